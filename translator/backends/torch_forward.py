@@ -1,0 +1,461 @@
+"""Translate the dataflow of a Keras model (functional statements or a `call` body) to a torch forward.
+
+Walks statements in order with an environment of tensor metas (shape in Keras order + torch layout),
+applies layers through their rules, remaps axes, and inserts permutes where a layer needs the other
+layout. Layers are collected in creation order; their constructors are emitted afterwards, when the
+input shape of each is known.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import libcst as cst
+
+from ..findings import TranslationError
+from ..ir import Layer, TensorMeta, Val
+from ..names import ImportTable
+from ..positions import line_of
+from ..passes.shapes import SHAPE_FUNCTIONS, ShapeError
+from ..rules import LayerRule, RuleSet
+from ..values import make_val, to_node
+from .torch_code import Imports, call, method, permute, to_cf_perm, to_cl_perm
+from .torch_layers import Emission, LayerContext, ShapeUnknown, apply_activation, emit_layer
+from . import torch_hatches  # noqa: F401  (registers the emit hatches)
+
+FLAT_CONSUMERS = {"dense"}       # rules whose weights absorb a channels-first flatten order
+_SNAKE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def snake(name: str) -> str:
+    return _SNAKE.sub("_", name).lower().replace("1_d", "1d").replace("2_d", "2d").replace("3_d", "3d")
+
+
+def expected_rank(rule: LayerRule) -> int | None:
+    for suffix, rank in (("1d", 3), ("2d", 4), ("3d", 5)):
+        if rule.id.endswith(suffix):
+            return rank
+    return None
+
+
+class ForwardTranslator:
+    def __init__(self, rules: RuleSet, table: ImportTable, imports: Imports, scope: dict,
+                 layout: str, self_name: str = "self"):
+        self.rules = rules
+        self.table = table
+        self.imports = imports
+        self.scope = scope
+        self.layout = layout                  # "native" | "keep"
+        self.self_name = self_name
+        self.layers: list[Layer] = []
+        self.layer_refs: dict[str, Layer] = {}      # "dense" or "self.dense" -> Layer
+        self.attrs: set[str] = set()
+        self.env: dict[str, TensorMeta] = {}
+        self.emissions: dict[int, tuple[Emission, LayerContext]] = {}
+        self.first_conversion: dict[str, str] = {}  # input name -> layout its first consumer wanted
+        self.notes: list[tuple[str, str, int]] = []
+        self.sites = 0
+        self.outputs: list[TensorMeta] = []
+
+    # ---- layers --------------------------------------------------------------------------------
+    def self_ref(self, attr: str) -> cst.BaseExpression:
+        return cst.Attribute(value=cst.Name(self.self_name), attr=cst.Name(attr))
+
+    def unique_attr(self, base: str) -> str:
+        base = re.sub(r"\W", "_", base) or "layer"
+        if base[0].isdigit():
+            base = "layer_" + base
+        name, i = base, 0
+        while name in self.attrs:
+            i += 1
+            name = f"{base}_{i}"
+        self.attrs.add(name)
+        return name
+
+    def rule_for(self, func: cst.BaseExpression) -> tuple[str, LayerRule] | None:
+        path = self.table.resolve(func)
+        if path is None:
+            return None
+        rule = self.rules.layers.get(path)
+        if rule is not None:
+            return path, rule
+        if path.startswith("keras.layers.") and path[13:14].isupper():
+            raise TranslationError("FWT101", f"no rule for layer '{path}'", _line(func))
+        return None
+
+    def bind_args(self, node: cst.Call, rule: LayerRule, path: str, positional=None) -> dict[str, Val]:
+        params = rule.positional_params if positional is None else positional
+        args: dict[str, Val] = {}
+        for i, arg in enumerate(a for a in node.args if a.keyword is None):
+            if arg.star:
+                raise TranslationError("FWT201", f"{path}: *args are not supported", _line(node))
+            if i >= len(params):
+                raise TranslationError("FWT201", f"{path}: too many positional arguments", _line(node))
+            args[params[i].keras] = make_val(arg.value, self.scope)
+        for arg in node.args:
+            if arg.keyword is not None:
+                args[arg.keyword.value] = make_val(arg.value, self.scope)
+            elif arg.star == "**":
+                raise TranslationError("FWT201", f"{path}: **kwargs are not supported", _line(node))
+        return args
+
+    def new_layer(self, node: cst.Call, path: str, rule: LayerRule, attr: str | None = None,
+                  args: dict | None = None) -> Layer:
+        args = self.bind_args(node, rule, path) if args is None else args
+        name = args.get("name")
+        name = name.const if name is not None and isinstance(name.const, str) else None
+        if attr is None:
+            attr = self.unique_attr(name or snake(path.rsplit(".", 1)[-1]))
+        else:
+            self.attrs.add(attr)
+        layer = Layer(attr=attr, rule=rule, keras_path=path, args=args, line=_line(node), node=node,
+                      name=name)
+        self.layers.append(layer)
+        return layer
+
+    # ---- layout ------------------------------------------------------------------------------
+    def convert(self, expr, meta: TensorMeta, want: str):
+        """Bring a tensor to layout `want` ('cl' also materialises a channels-first flatten)."""
+        if meta is None:
+            return expr, meta
+        if meta.flat_from is not None:
+            shape = meta.flat_from
+            c_first = (shape[-1],) + tuple(shape[:-1])
+            expr = method(method(method(expr, "unflatten", [to_node(1), to_node(c_first)]), "permute",
+                                 [to_node(p) for p in to_cl_perm(len(shape) + 1)]), "flatten", [to_node(1)])
+            meta = replace(meta, flat_from=None)
+        rank = meta.rank
+        if meta.layout == want or (rank is not None and rank <= 2):
+            return expr, replace(meta, layout=want) if rank is not None and rank <= 2 else meta
+        if rank is None:
+            raise TranslationError("FWT302", "a layout change is needed on a tensor of unknown rank")
+        origin = meta.origin
+        if origin and origin not in self.first_conversion:
+            self.first_conversion[origin] = want
+        perm = to_cf_perm(rank) if want == "cf" else to_cl_perm(rank)
+        return permute(expr, perm), replace(meta, layout=want)
+
+    def prepare_inputs(self, rule: LayerRule, exprs, metas):
+        rank = expected_rank(rule)
+        metas = [m if m is not None else TensorMeta(None) for m in metas]
+        metas = [replace(m, shape=(None,) * rank) if m.shape is None and rank else m for m in metas]
+        if rule.layout in ("cf", "cl"):
+            pairs = []
+            for e, m in zip(exprs, metas):
+                if rule.layout == "cl" and m.flat_from is not None and rule.id in FLAT_CONSUMERS:
+                    pairs.append((e, m))
+                else:
+                    pairs.append(self.convert(e, m, rule.layout))
+            return [p[0] for p in pairs], [p[1] for p in pairs]
+        if len(exprs) > 1 or (metas[0].flat_from is not None and rule.shape != "same"):
+            want = metas[0].layout
+            pairs = [self.convert(e, m, want) for e, m in zip(exprs, metas)]
+            return [p[0] for p in pairs], [p[1] for p in pairs]
+        return exprs, metas
+
+    # ---- applying a layer ------------------------------------------------------------------------
+    def apply_layer(self, layer: Layer, exprs, metas, node: cst.CSTNode):
+        self.sites += 1
+        rule = layer.rule
+        exprs, metas = self.prepare_inputs(rule, exprs, metas)
+        if layer.in_metas is None:
+            layer.in_metas = metas
+        if id(layer) not in self.emissions:
+            ctx = LayerContext(layer, metas, self.imports, self.rules, self.self_ref)
+            try:
+                emission = emit_layer(ctx)
+            except ShapeUnknown as exc:
+                raise TranslationError("FWT302", str(exc), layer.line) from None
+            for code, message in emission.notes:
+                self.notes.append((code, message, layer.line))
+            self.emissions[id(layer)] = (emission, ctx)
+        emission, ctx = self.emissions[id(layer)]
+        layer.calls += 1
+        out = self.out_meta(ctx, rule, metas)
+        ctx.out_meta = out
+        if rule.id in FLAT_CONSUMERS and metas[0].flat_from is not None:
+            layer.extra["flatten_from"] = list(metas[0].flat_from)
+        return emission.apply(exprs, metas), out
+
+    def out_meta(self, ctx: LayerContext, rule: LayerRule, metas) -> TensorMeta:
+        shapes = [m.shape for m in metas]
+        out_shape = None
+        if all(s is not None for s in shapes):
+            view = _ArgsView(ctx)
+            try:
+                out_shape = SHAPE_FUNCTIONS[rule.shape](view, shapes)[0]
+            except (ShapeError, TypeError, KeyError, IndexError, ZeroDivisionError):
+                out_shape = None
+        first = metas[0]
+        layout = "cl" if rule.layout == "cl" else ("cf" if rule.layout == "cf" else first.layout)
+        if out_shape is not None and len(out_shape) <= 2:
+            layout = "cl"
+        flat = None
+        if rule.id == "flatten" and first.layout == "cf" and first.rank and first.rank > 2:
+            flat, layout = tuple(first.shape[1:]), "cl"
+        elif rule.shape == "same" and rule.layout == "any":
+            flat = first.flat_from
+        dtype = "float32" if rule.id == "embedding" else first.dtype
+        return TensorMeta(out_shape, layout, dtype, flat)
+
+    # ---- expressions -----------------------------------------------------------------------------
+    def layer_of(self, func: cst.BaseExpression) -> Layer | None:
+        from ..names import dotted
+        text = dotted(func)
+        return self.layer_refs.get(text) if text else None
+
+    def tensor_inputs(self, node: cst.Call, what: str):
+        """The tensor argument(s) of a layer call: `layer(x)`, `layer([a, b])`, `layer(inputs=x)`."""
+        first = None
+        for arg in node.args:
+            if arg.keyword is None and first is None:
+                first = arg.value
+            elif arg.keyword is not None and arg.keyword.value == "inputs":
+                first = arg.value
+            elif arg.keyword is not None and arg.keyword.value == "training":
+                continue
+            else:
+                raise TranslationError("FWT201", f"{what}: call argument "
+                                       f"'{arg.keyword.value if arg.keyword else '...'}' is not supported",
+                                       _line(node))
+        if first is None:
+            raise TranslationError("FWT201", f"{what}: called without an input", _line(node))
+        items = first.elements if isinstance(first, (cst.List, cst.Tuple)) else None
+        values = [el.value for el in items] if items is not None else [first]
+        pairs = [self.expr(v) for v in values]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+
+    def expr(self, node: cst.BaseExpression):
+        """(translated expression, TensorMeta or None for non-tensors)."""
+        if isinstance(node, cst.Name):
+            return node, self.env.get(node.value)
+        if isinstance(node, cst.Call):
+            return self.call_expr(node)
+        if isinstance(node, cst.BinaryOperation):
+            return self.binary(node)
+        if isinstance(node, cst.UnaryOperation):
+            inner, meta = self.expr(node.expression)
+            return node.with_changes(expression=inner), meta
+        if isinstance(node, (cst.List, cst.Tuple)):
+            elements = [el.with_changes(value=self.expr(el.value)[0]) for el in node.elements]
+            return node.with_changes(elements=elements), None
+        return self.opaque(node), None
+
+    def call_expr(self, node: cst.Call):
+        func = node.func
+        layer = self.layer_of(func)
+        if layer is not None:
+            exprs, metas = self.tensor_inputs(node, layer.keras_class)
+            return self.apply_layer(layer, exprs, metas, node)
+        if isinstance(func, cst.Call):
+            found = self.rule_for(func.func)
+            if found is not None:
+                layer = self.new_layer(func, *found)
+                exprs, metas = self.tensor_inputs(node, layer.keras_class)
+                return self.apply_layer(layer, exprs, metas, node)
+        path = self.table.resolve(func)
+        if path is not None and path in self.rules.functions:
+            return self.merge_function(node, path)
+        if path is not None and self.rules.layers.get(path) is not None:
+            raise TranslationError("FWT103", f"layer '{path}' created inside the forward pass",
+                                   _line(node))
+        act = self.activation_function(path)
+        if act is not None:
+            x, meta = self.expr(node.args[0].value)
+            ctx = LayerContext(Layer("", None, path, {}, _line(node)), [meta or TensorMeta(None)],
+                               self.imports, self.rules, self.self_ref)
+            self.sites += 1
+            return apply_activation(ctx, act, x, meta or TensorMeta(None)), meta
+        if path is not None and (path.startswith("keras") or path.startswith("tensorflow")):
+            raise TranslationError("FWT102", f"no rule for '{path}'", _line(node))
+        return self.opaque(node), None
+
+    def activation_function(self, path: str | None) -> str | None:
+        if not path:
+            return None
+        for prefix in ("keras.activations.", "tensorflow.nn.", "keras.ops.", "keras.backend.",
+                       "tensorflow.math."):
+            if path.startswith(prefix) and path[len(prefix):] in self.rules.activations:
+                return path[len(prefix):]
+        return None
+
+    def merge_function(self, node: cst.Call, path: str):
+        rule = self.rules.functions[path]
+        positional = [a for a in node.args if a.keyword is None]
+        if not positional:
+            raise TranslationError("FWT201", f"{path}: no inputs", _line(node))
+        ctor_args = {a.keyword.value: make_val(a.value, self.scope) for a in node.args if a.keyword}
+        for i, arg in enumerate(positional[1:]):
+            ctor_args[rule.keras_params[i].keras] = make_val(arg.value, self.scope)
+        layer = self.new_layer(node, path, rule, args=ctor_args)
+        inputs = positional[0].value
+        call_node = cst.Call(func=cst.Name("_"), args=[cst.Arg(inputs)])
+        exprs, metas = self.tensor_inputs(call_node, layer.keras_class)
+        return self.apply_layer(layer, exprs, metas, node)
+
+    def binary(self, node: cst.BinaryOperation):
+        left, lm = self.expr(node.left)
+        right, rm = self.expr(node.right)
+        meta = lm or rm
+        if lm is not None and rm is not None:
+            if lm.rank is not None and lm.rank == rm.rank:
+                right, rm = self.convert(right, rm, lm.layout)
+            else:
+                left, lm = self.convert(left, lm, "cl")
+                right, rm = self.convert(right, rm, "cl")
+            meta = lm
+            if lm.shape is not None and rm.shape is not None:
+                meta = replace(lm, shape=SHAPE_FUNCTIONS["broadcast"](None, [lm.shape, rm.shape])[0])
+        elif meta is not None and meta.flat_from is not None:
+            meta = meta
+        return node.with_changes(left=left, right=right), meta
+
+    def opaque(self, node: cst.BaseExpression):
+        """An expression the translator does not model: its tensors are given in Keras order."""
+        translator = self
+
+        class Fix(cst.CSTTransformer):
+            def leave_Name(self, original, updated):
+                meta = translator.env.get(updated.value)
+                if meta is not None and (meta.layout == "cf" or meta.flat_from is not None):
+                    return translator.convert(updated, meta, "cl")[0]
+                return updated
+
+            def leave_Call(self, original, updated):
+                path = translator.table.resolve(updated.func)
+                if path is not None and (path.startswith("keras") or path.startswith("tensorflow")):
+                    raise TranslationError("FWT102", f"no rule for '{path}'", _line(original))
+                return updated
+
+        return node.visit(Fix())
+
+    # ---- statements ------------------------------------------------------------------------------
+    def block(self, statements) -> list:
+        out = []
+        for stmt in statements:
+            out += self.statement(stmt)
+        return out
+
+    def statement(self, stmt) -> list:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            pre, body = [], []
+            for small in stmt.body:
+                extra, new = self.small(small)
+                pre += extra
+                body.append(new)
+            return pre + [stmt.with_changes(body=body)]
+        if isinstance(stmt, cst.If):
+            return [self.if_stmt(stmt)]
+        if isinstance(stmt, (cst.For, cst.While)):
+            return [self.loop(stmt)]
+        if isinstance(stmt, cst.With):
+            return [stmt.with_changes(body=stmt.body.with_changes(body=self.block(stmt.body.body)))]
+        return [self.opaque(stmt)]
+
+    def small(self, small):
+        if isinstance(small, cst.Assign):
+            value, meta = self.expr(small.value)
+            self.bind_targets(small.targets, small.value, meta)
+            return [], small.with_changes(value=value)
+        if isinstance(small, cst.AugAssign):
+            binop = cst.BinaryOperation(left=small.target, operator=_binary_of(small.operator),
+                                        right=small.value)
+            value, meta = self.expr(binop)
+            target = small.target
+            if isinstance(target, cst.Name):
+                self.env[target.value] = meta
+            return [], cst.Assign(targets=[cst.AssignTarget(target)], value=value)
+        if isinstance(small, cst.Return) and small.value is not None:
+            return [], small.with_changes(value=self.return_value(small.value))
+        if isinstance(small, cst.Expr):
+            return [], small.with_changes(value=self.expr(small.value)[0])
+        return [], self.opaque(small)
+
+    def bind_targets(self, targets, value, meta):
+        for target in targets:
+            t = target.target
+            if isinstance(t, cst.Name):
+                if meta is None:
+                    self.env.pop(t.value, None)
+                else:
+                    self.env[t.value] = meta
+
+    def return_value(self, value):
+        items = value.elements if isinstance(value, (cst.Tuple, cst.List)) else None
+        nodes = [el.value for el in items] if items is not None else [value]
+        out = []
+        self.outputs = []
+        for node in nodes:
+            expr, meta = self.expr(node)
+            if meta is not None:
+                want = "cl" if self.layout == "keep" else meta.layout
+                expr, meta = self.convert(expr, meta, want)
+            self.outputs.append(meta)
+            out.append(expr)
+        if items is None:
+            return out[0]
+        return cst.Tuple([cst.Element(e) for e in out])
+
+    def snapshot(self):
+        return dict(self.env)
+
+    def restore_layouts(self, body: list, before: dict) -> list:
+        """Append conversions so that variables defined before a block keep their layout after it."""
+        for name, old in before.items():
+            now = self.env.get(name)
+            if old is None or now is None or now.layout == old.layout:
+                continue
+            expr, meta = self.convert(cst.Name(name), now, old.layout)
+            body.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(name))], expr)]))
+            self.env[name] = meta
+        return body
+
+    def if_stmt(self, stmt: cst.If):
+        test, _ = self.expr(stmt.test)
+        before = self.snapshot()
+        body = self.restore_layouts(self.block(stmt.body.body), before)
+        after_body = self.snapshot()
+        orelse = stmt.orelse
+        if orelse is not None:
+            self.env = dict(before)
+            if isinstance(orelse, cst.If):
+                orelse = self.if_stmt(orelse)
+            else:
+                inner = self.restore_layouts(self.block(orelse.body.body), after_body)
+                orelse = orelse.with_changes(body=orelse.body.with_changes(body=inner))
+            for name, meta in after_body.items():
+                self.env.setdefault(name, meta)
+        return stmt.with_changes(test=test, body=stmt.body.with_changes(body=body), orelse=orelse)
+
+    def loop(self, stmt):
+        before = self.snapshot()
+        if isinstance(stmt, cst.For):
+            stmt = stmt.with_changes(iter=self.expr(stmt.iter)[0])
+        else:
+            stmt = stmt.with_changes(test=self.expr(stmt.test)[0])
+        body = self.restore_layouts(self.block(stmt.body.body), before)
+        for name, meta in list(self.env.items()):   # shapes after several iterations are unknown
+            if meta is not None and before.get(name) is not meta:
+                self.env[name] = replace(meta, shape=None)
+        return stmt.with_changes(body=stmt.body.with_changes(body=body))
+
+
+class _ArgsView:
+    def __init__(self, ctx: LayerContext):
+        self.ctx = ctx
+
+    def __getitem__(self, name):
+        return self.ctx.arg(name)
+
+
+def _binary_of(op):
+    mapping = {cst.AddAssign: cst.Add, cst.SubtractAssign: cst.Subtract, cst.MultiplyAssign: cst.Multiply,
+               cst.DivideAssign: cst.Divide, cst.MatrixMultiplyAssign: cst.MatrixMultiply}
+    cls = mapping.get(type(op))
+    if cls is None:
+        raise TranslationError("FWT201", "augmented assignment not supported")
+    return cls()
+
+
+def _line(node) -> int:
+    return line_of(node)

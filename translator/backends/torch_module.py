@@ -1,0 +1,67 @@
+"""Assemble a torch nn.Module class from a translated forward and the layers it uses."""
+from __future__ import annotations
+
+import libcst as cst
+
+from ..ir import InterfaceTensor, LayerMapping, ModelInfo
+from .torch_code import to_cf_perm
+from .torch_forward import ForwardTranslator
+
+
+def assign(target: cst.BaseExpression, value: cst.BaseExpression) -> cst.SimpleStatementLine:
+    return cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(target)], value)])
+
+
+def layer_inits(ft: ForwardTranslator) -> list[cst.SimpleStatementLine]:
+    """`self.x = nn.X(...)` for every layer that builds a module, in creation order."""
+    out = []
+    for layer in ft.layers:
+        emission = ft.emissions.get(id(layer))
+        if emission is not None and emission[0].ctor is not None:
+            out.append(assign(ft.self_ref(layer.attr), emission[0].ctor))
+    return out
+
+
+def layer_mappings(ft: ForwardTranslator) -> list[LayerMapping]:
+    out = []
+    for layer in ft.layers:
+        emission = ft.emissions.get(id(layer))
+        if emission is None or emission[0].ctor is None:
+            continue
+        out.append(LayerMapping(layer.keras_class, layer.name, layer.attr, layer.rule.id, layer.line,
+                                dict(layer.extra)))
+    return out
+
+
+def interface(names, metas) -> list[InterfaceTensor]:
+    out = []
+    for name, meta in zip(names, metas):
+        if meta is None:
+            out.append(InterfaceTensor(name, None, None))
+            continue
+        perm = to_cf_perm(meta.rank) if meta.layout == "cf" and meta.rank and meta.rank > 2 else None
+        out.append(InterfaceTensor(name, meta.shape, perm))
+    return out
+
+
+def class_def(name: str, init_params: cst.Parameters | None, init_body: list, forward_params: list[str],
+              forward_body: list, leading_lines=()) -> cst.ClassDef:
+    """class Name(nn.Module) with __init__ and forward."""
+    skeleton = cst.parse_statement(
+        f"class {name}(nn.Module):\n"
+        f"    def __init__(self):\n        super().__init__()\n\n"
+        f"    def forward(self, {', '.join(forward_params)}):\n        pass\n")
+    init, forward = skeleton.body.body
+    if init_params is not None:
+        params = [cst.Param(cst.Name("self"))] + list(init_params.params)
+        init = init.with_changes(params=init_params.with_changes(params=params))
+    init = init.with_changes(body=init.body.with_changes(body=list(init.body.body) + init_body))
+    forward = forward.with_changes(body=forward.body.with_changes(body=forward_body))
+    return skeleton.with_changes(body=skeleton.body.with_changes(body=[init, forward]),
+                                 leading_lines=list(leading_lines))
+
+
+def model_info(name, torch_class, form, line, ft, input_names, input_metas) -> ModelInfo:
+    outs = [f"output_{i}" for i in range(len(ft.outputs))]
+    return ModelInfo(name, torch_class, form, line, layer_mappings(ft),
+                     interface(input_names, input_metas), interface(outs, ft.outputs))

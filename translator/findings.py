@@ -1,0 +1,73 @@
+"""Findings: what the translator could not translate, or translated with a caveat.
+
+Code ranges (published in the README):
+  FWT1xx  unknown symbol (a layer, op or model form with no rule)
+  FWT2xx  unsupported argument or argument value
+  FWT3xx  shape not inferable (a fallback was emitted)
+  FWT4xx  layout or semantic warning (translated, but read the note)
+  FWT9xx  internal error or bad input
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+ERROR = "error"
+WARNING = "warning"
+INFO = "info"
+
+# code -> (severity, short title). Messages carry the specifics.
+CODES: dict[str, tuple[str, str]] = {
+    "FWT101": (ERROR, "unknown layer"),
+    "FWT102": (ERROR, "unknown op"),
+    "FWT103": (ERROR, "model form not recognised"),
+    "FWT104": (WARNING, "training or framework API left as is"),
+    "FWT201": (ERROR, "unsupported argument"),
+    "FWT202": (ERROR, "unsupported argument value"),
+    "FWT203": (INFO, "argument dropped (no effect on inference)"),
+    "FWT301": (WARNING, "input shape unknown: lazy module emitted"),
+    "FWT302": (ERROR, "shape not inferable"),
+    "FWT401": (WARNING, "layout conversion inserted"),
+    "FWT402": (WARNING, "semantics differ"),
+    "FWT901": (ERROR, "internal error"),
+    "FWT902": (ERROR, "syntax error in input"),
+    "FWT903": (ERROR, "unreadable input"),
+    "FWT904": (INFO, "no model definition found"),
+}
+
+
+@dataclass
+class Finding:
+    code: str
+    message: str
+    line: int = 0
+    col: int = 0
+    file: str = "<string>"
+
+    @property
+    def severity(self) -> str:
+        return CODES.get(self.code, (ERROR, ""))[0]
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.severity in (ERROR, WARNING)
+
+    def format(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}: {self.code} [{self.severity}] {self.message}"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["severity"] = self.severity
+        return d
+
+
+class TranslationError(Exception):
+    """Raised inside the engine when one construct cannot be translated.
+
+    The engine catches it at model granularity: the model is left as it was, with the finding.
+    """
+
+    def __init__(self, code: str, message: str, line: int = 0):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.line = line

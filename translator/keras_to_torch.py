@@ -1,0 +1,378 @@
+"""Keras -> PyTorch: find each model definition in a module, translate it, splice the result in.
+
+A model that cannot be translated is left exactly as it was, with a `# fwtranslate FWTnnn:` comment
+and a finding; the rest of the file is untouched.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from .backends.torch_code import Imports
+from .backends.torch_forward import ForwardTranslator
+from .backends.torch_module import assign, class_def, layer_inits, model_info
+from .findings import Finding, TranslationError
+from .frontends.keras_classes import SubclassTranslator, keras_base
+from .frontends.keras_models import MODEL_API, BlockScanner, ModelSite
+from .ir import UNKNOWN, ModelInfo, Sym, TensorMeta
+from .names import ImportTable
+from .positions import line_of
+from .rules import RuleSet
+from .values import evaluate
+
+
+@dataclass
+class Options:
+    layout: str = "native"                    # native | keep
+    input_shapes: list[tuple] | None = None   # --input-shape (without the batch dimension)
+
+
+@dataclass
+class ModuleResult:
+    module: cst.Module
+    findings: list[Finding] = field(default_factory=list)
+    models: list[ModelInfo] = field(default_factory=list)
+    sites: int = 0
+    failed_sites: int = 0
+
+
+def comment_lines(code: str, message: str) -> list[cst.EmptyLine]:
+    return [cst.EmptyLine(comment=cst.Comment(f"# fwtranslate {code}: {line}" if i == 0 else f"#   {line}"))
+            for i, line in enumerate(message.splitlines() or [""])]
+
+
+def flag(stmt, code: str, message: str):
+    """Keep a statement as it was, with a finding comment above it."""
+    return stmt.with_changes(leading_lines=list(stmt.leading_lines) + comment_lines(code, message))
+
+
+def module_scope(module: cst.Module) -> dict:
+    """Module-level names bound once to constants (used to fold layer arguments)."""
+    scope: dict = {}
+    counts: dict[str, int] = {}
+    for stmt in module.body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, cst.Assign):
+                    for t in small.targets:
+                        if isinstance(t.target, cst.Name):
+                            counts[t.target.value] = counts.get(t.target.value, 0) + 1
+                            scope[t.target.value] = evaluate(small.value, scope)
+    return {k: v for k, v in scope.items() if counts[k] == 1 and v is not UNKNOWN}
+
+
+def function_scope(func: cst.FunctionDef, base: dict) -> dict:
+    scope = dict(base)
+    params = func.params
+    for p in list(params.params) + list(params.kwonly_params) + list(params.posonly_params):
+        scope[p.name.value] = Sym(p.name.value)
+    assigned: dict[str, int] = {}
+    for stmt in func.body.body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
+                    name = small.targets[0].target.value
+                    assigned[name] = assigned.get(name, 0) + 1
+                    value = evaluate(small.value, scope)
+                    if assigned[name] == 1 and value is not UNKNOWN:
+                        scope[name] = value
+                    else:
+                        scope.pop(name, None)
+    return scope
+
+
+def class_name_for(base: str, taken: set[str]) -> str:
+    stem = base
+    for prefix in ("build_", "make_", "create_", "get_", "define_"):
+        if stem.startswith(prefix) and len(stem) > len(prefix):
+            stem = stem[len(prefix):]
+            break
+    name = "".join(part[:1].upper() + part[1:] for part in stem.split("_") if part) or "Net"
+    if name in ("Model", "Sequential", "Net") and stem != base:
+        name = "".join(part[:1].upper() + part[1:] for part in base.split("_") if part)
+    candidate, i = name, 1
+    while candidate in taken:
+        i += 1
+        candidate = f"{name}{i}"
+    taken.add(candidate)
+    return candidate
+
+
+class KerasToTorch:
+    def __init__(self, module: cst.Module, rules: RuleSet, options: Options, filename: str):
+        self.module = module
+        self.rules = rules
+        self.options = options
+        self.filename = filename
+        self.table = ImportTable.from_module(module)
+        self.scope = module_scope(module)
+        self.imports = Imports()
+        self.result = ModuleResult(module)
+        self.taken = {s.name.value for s in module.body if isinstance(s, (cst.ClassDef, cst.FunctionDef))}
+        self.model_vars: set[str] = set()
+        self.pending_classes: list = []
+
+    def finding(self, code: str, message: str, line: int) -> None:
+        self.result.findings.append(Finding(code, message, line, 0, self.filename))
+
+    # ---- driver ------------------------------------------------------------------------------------
+    def run(self) -> ModuleResult:
+        body = self.block(list(self.module.body), self.scope, None)
+        self.result.module = self.module.with_changes(body=body)
+        return self.result
+
+    def block(self, statements: list, scope: dict, func: cst.FunctionDef | None) -> list:
+        """Translate the models defined in one block; returns the new statements of the block."""
+        scanner = BlockScanner(self.table, scope, lambda node: evaluate(node, scope))
+        try:
+            sites = scanner.scan(statements)
+        except TranslationError as err:
+            if func is not None:
+                raise
+            self.fail(err)
+            return self.flag_first(statements, err)
+        replaced: dict[int, list] = {}
+        removed: set[int] = set()
+        for site in sites:
+            try:
+                new = self.translate_site(site, scope, func, statements)
+            except TranslationError as err:
+                self.fail(err, site.line)
+                replaced[id(site.statement)] = [flag(site.statement, err.code, err.message)]
+                continue
+            replaced.update(new)
+            removed |= site.graph - set(new)
+        out = []
+        for stmt in statements:
+            if id(stmt) in replaced:
+                out += replaced[id(stmt)]
+            elif id(stmt) in removed:
+                continue
+            elif func is None and isinstance(stmt, cst.FunctionDef):
+                out += self.function(stmt)
+            elif isinstance(stmt, cst.ClassDef) and keras_base(stmt, self.table):
+                out += self.subclass(stmt)
+            else:
+                out.append(self.model_api(stmt))
+        return out
+
+    def flag_first(self, statements, err):
+        return [flag(s, err.code, err.message) if line_of(s) == err.line or i == 0 and not err.line else s
+                for i, s in enumerate(statements)]
+
+    def fail(self, err: TranslationError, line: int = 0) -> None:
+        self.result.failed_sites += 1
+        self.finding(err.code, err.message + "; the model was left as it was", err.line or line)
+
+    def function(self, func: cst.FunctionDef) -> list:
+        scope = function_scope(func, self.scope)
+        try:
+            body = self.block(list(func.body.body), scope, func)
+        except TranslationError as err:
+            self.fail(err, line_of(func))
+            return [flag(func, err.code, err.message)]
+        new_func = func.with_changes(body=func.body.with_changes(body=body))
+        classes = self.pending_classes
+        self.pending_classes = []
+        return classes + [new_func]
+
+    # ---- one Sequential / Functional model -----------------------------------------------------------
+    def translate_site(self, site: ModelSite, scope: dict, func, statements) -> dict[int, list]:
+        cls = class_name_for(func.name.value if func is not None else site.var or "model", self.taken)
+        ft, input_metas = self.translate_forward(site, scope)
+        names = [spec.name for spec in site.inputs] or ["x"]
+        forward_body = ft.forward_body
+        init_body = self.config_statements(site, statements) + layer_inits(ft)
+        init_params = func.params if func is not None else None
+        if func is not None:
+            forward_body, saved = self_params(forward_body, func)
+            init_body = saved + init_body
+        leading = [cst.EmptyLine(), cst.EmptyLine()]
+        if func is None:
+            leading += [line for line in site.statement.leading_lines if line.comment]
+        class_node = class_def(cls, init_params, init_body, names, forward_body, leading_lines=leading)
+        info = model_info(site.var or (func.name.value if func else cls), cls, site.form, site.line, ft,
+                          names, input_metas)
+        self.result.models.append(info)
+        self.result.sites += ft.sites
+        for code, message, line in ft.notes:
+            self.finding(code, message, line)
+        if site.var:
+            self.model_vars.add(site.var)
+        construct = cst.Call(func=cst.Name(cls), args=passthrough_args(func))
+        stmt = site.statement
+        small = stmt.body[0]
+        new_small = small.with_changes(value=construct)
+        new_stmt = stmt.with_changes(body=[new_small],
+                                     leading_lines=[cst.EmptyLine()] if func is None else stmt.leading_lines)
+        if func is None:
+            return {id(stmt): [class_node, new_stmt]}
+        self.pending_classes = self.pending_classes + [class_node]
+        return {id(stmt): [new_stmt]}
+
+    def config_statements(self, site: ModelSite, statements) -> list:
+        """Statements before the model that compute values its layers use (copied into __init__)."""
+        used = set()
+        for stmt in site.forward:
+            used |= _names(stmt)
+        for node in site.layer_nodes:
+            used |= _names(node)
+        out = []
+        for stmt in statements:
+            if stmt is site.statement:
+                break
+            if id(stmt) in site.graph or not isinstance(stmt, cst.SimpleStatementLine):
+                continue
+            small = stmt.body[0]
+            if isinstance(small, cst.Assign) and {n for t in small.targets for n in _names(t.target)} & used:
+                out.append(stmt.with_changes(leading_lines=[]))
+        return out
+
+    def input_metas(self, site: ModelSite, layouts: dict) -> list[TensorMeta]:
+        metas = []
+        for i, spec in enumerate(site.inputs or [None]):
+            name = spec.name if spec else "x"
+            shape = spec.shape if spec else None
+            if shape is None and self.options.input_shapes and i < len(self.options.input_shapes):
+                shape = tuple(self.options.input_shapes[i])
+            dtype = spec.dtype if spec else "float32"
+            metas.append(TensorMeta((None,) + tuple(shape) if shape is not None else None,
+                                    layouts.get(name, "cl"), dtype, origin=name))
+        return metas
+
+    def translate_forward(self, site: ModelSite, scope: dict):
+        layouts: dict[str, str] = {}
+        for _ in range(2):
+            ft = ForwardTranslator(self.rules, self.table, self.imports, scope, self.options.layout)
+            metas = self.input_metas(site, layouts)
+            names = [spec.name for spec in site.inputs] or ["x"]
+            ft.env.update(zip(names, metas))
+            statements = self.forward_statements(site, ft)
+            ft.forward_body = [s for s in ft.block(statements) if s is not None]
+            wanted = {k: v for k, v in ft.first_conversion.items() if v == "cf"}
+            if self.options.layout == "keep" or not wanted or wanted.keys() <= layouts.keys():
+                break
+            layouts.update(wanted)
+        return ft, metas
+
+    def forward_statements(self, site: ModelSite, ft: ForwardTranslator) -> list:
+        if site.form == "sequential":
+            out = []
+            for node in site.layer_nodes:
+                path, rule = ft.rule_for(node.func)
+                layer = ft.new_layer(node, path, rule)
+                ft.layer_refs[f"self.{layer.attr}"] = layer
+                out.append(cst.parse_statement(f"x = self.{layer.attr}(x)"))
+            if not out:
+                raise TranslationError("FWT103", "empty Sequential model", site.line)
+            return out + [cst.parse_statement("return x")]
+        input_ids = {id(spec.node) for spec in site.inputs}
+        out = []
+        for stmt in site.forward:
+            small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
+            if isinstance(small, cst.Assign) and id(small.value) in input_ids:
+                continue
+            if isinstance(small, cst.Assign) and isinstance(small.value, cst.Call) and len(small.targets) == 1 \
+                    and isinstance(small.targets[0].target, cst.Name):
+                found = ft.rule_for(small.value.func) if not isinstance(small.value.func, cst.Call) else None
+                if found is not None:
+                    var = small.targets[0].target.value
+                    layer = ft.new_layer(small.value, *found)
+                    ft.layer_refs[var] = layer
+                    continue
+            out.append(stmt)
+        outputs = site.outputs
+        value = outputs[0] if not getattr(site, "multi_output", False) else cst.Tuple(
+            [cst.Element(o) for o in outputs])
+        out.append(cst.SimpleStatementLine([cst.Return(value)]))
+        return out
+
+    # ---- subclassed models ------------------------------------------------------------------------------
+    def subclass(self, cls: cst.ClassDef) -> list:
+        translator = SubclassTranslator(self, cls)
+        try:
+            new_cls, ft, info = translator.translate()
+        except TranslationError as err:
+            self.fail(err, line_of(cls))
+            return [flag(cls, err.code, err.message)]
+        self.result.models.append(info)
+        self.result.sites += ft.sites
+        for code, message, line in ft.notes:
+            self.finding(code, message, line)
+        return [new_cls]
+
+    # ---- Keras model API after the model is built ---------------------------------------------------------
+    def model_api(self, stmt):
+        if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
+                and isinstance(stmt.body[0], cst.Expr) and isinstance(stmt.body[0].value, cst.Call)):
+            return stmt
+        func = stmt.body[0].value.func
+        if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
+                and func.value.value in self.model_vars):
+            return stmt
+        if func.attr.value == "summary":
+            return stmt.with_changes(body=[cst.Expr(cst.Call(cst.Name("print"), [cst.Arg(func.value)]))])
+        if func.attr.value in MODEL_API:
+            text = cst.Module([]).code_for_node(stmt).strip()
+            self.finding("FWT104", f"Keras model API '{func.attr.value}' not translated (training code)",
+                         line_of(stmt))
+            lines = list(stmt.leading_lines) + comment_lines(
+                "FWT104", "Keras training/model API, not translated; kept as a comment:")
+            lines += [cst.EmptyLine(comment=cst.Comment("# " + line)) for line in text.splitlines()]
+            return cst.SimpleStatementLine([cst.Pass()], leading_lines=lines)
+        return stmt
+
+
+def _names(node) -> set[str]:
+    found: set[str] = set()
+
+    class V(cst.CSTVisitor):
+        def visit_Name(self, n):
+            found.add(n.value)
+    node.visit(V())
+    return found
+
+
+def passthrough_args(func: cst.FunctionDef | None) -> list[cst.Arg]:
+    if func is None:
+        return []
+    args = []
+    p = func.params
+    for param in list(p.posonly_params) + list(p.params):
+        args.append(cst.Arg(cst.Name(param.name.value)))
+    if isinstance(p.star_arg, cst.Param):
+        args.append(cst.Arg(cst.Name(p.star_arg.name.value), star="*"))
+    for param in p.kwonly_params:
+        args.append(cst.Arg(cst.Name(param.name.value), keyword=cst.Name(param.name.value),
+                            equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))))
+    if p.star_kwarg is not None:
+        args.append(cst.Arg(cst.Name(p.star_kwarg.name.value), star="**"))
+    return args
+
+
+def self_params(forward_body: list, func: cst.FunctionDef):
+    """Builder parameters used in forward become attributes saved in __init__."""
+    params = {p.name.value for p in list(func.params.params) + list(func.params.kwonly_params)
+              + list(func.params.posonly_params)}
+    used = set()
+    for stmt in forward_body:
+        used |= _names(stmt) & params
+    if not used:
+        return forward_body, []
+
+    class Rewrite(cst.CSTTransformer):
+        def leave_Name(self, original, updated):
+            if updated.value in used:
+                return cst.Attribute(cst.Name("self"), cst.Name(updated.value))
+            return updated
+
+        def leave_Attribute(self, original, updated):
+            return updated.with_changes(attr=original.attr)
+
+        def leave_Arg(self, original, updated):
+            return updated.with_changes(keyword=original.keyword)
+
+    body = [stmt.visit(Rewrite()) for stmt in forward_body]
+    saved = [assign(cst.Attribute(cst.Name("self"), cst.Name(n)), cst.Name(n)) for n in sorted(used)]
+    return body, saved

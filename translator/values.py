@@ -1,0 +1,90 @@
+"""Fold source expressions to constants, and turn constants back into code."""
+from __future__ import annotations
+
+import libcst as cst
+
+from .ir import UNKNOWN, Sym, Val
+
+
+def evaluate(node: cst.BaseExpression | None, scope: dict) -> object:
+    """The value of `node` if it is a literal, a tuple/list of them, or a name in `scope`.
+
+    `scope` maps names to constants or to Sym (builder parameters stay symbolic).
+    """
+    if node is None:
+        return None
+    if isinstance(node, cst.Integer):
+        return int(node.value.replace("_", ""), 0)
+    if isinstance(node, cst.Float):
+        return float(node.value.replace("_", ""))
+    if isinstance(node, cst.SimpleString):
+        return node.evaluated_value
+    if isinstance(node, cst.ConcatenatedString):
+        value = node.evaluated_value
+        return UNKNOWN if value is None else value
+    if isinstance(node, cst.Name):
+        if node.value in ("True", "False", "None"):
+            return {"True": True, "False": False, "None": None}[node.value]
+        return scope.get(node.value, UNKNOWN)
+    if isinstance(node, (cst.Tuple, cst.List)):
+        items = []
+        for el in node.elements:
+            if isinstance(el, cst.StarredElement):
+                return UNKNOWN
+            v = evaluate(el.value, scope)
+            if v is UNKNOWN:
+                return UNKNOWN
+            items.append(v)
+        return tuple(items) if isinstance(node, cst.Tuple) else list(items)
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        v = evaluate(node.expression, scope)
+        if isinstance(v, Sym):
+            return Sym(f"-{v}")
+        return -v if isinstance(v, (int, float)) and not isinstance(v, bool) else UNKNOWN
+    if isinstance(node, cst.BinaryOperation):
+        a, b = evaluate(node.left, scope), evaluate(node.right, scope)
+        if UNKNOWN in (a, b) or a is None or b is None:
+            return UNKNOWN
+        if isinstance(a, Sym) or isinstance(b, Sym):
+            return Sym(cst.Module([]).code_for_node(node))
+        ops = {cst.Add: lambda: a + b, cst.Subtract: lambda: a - b, cst.Multiply: lambda: a * b,
+               cst.FloorDivide: lambda: a // b, cst.Divide: lambda: a / b}
+        fn = ops.get(type(node.operator))
+        try:
+            return fn() if fn else UNKNOWN
+        except Exception:
+            return UNKNOWN
+    return UNKNOWN
+
+
+def make_val(node: cst.BaseExpression | None, scope: dict) -> Val:
+    return Val(node, evaluate(node, scope))
+
+
+def to_node(value) -> cst.BaseExpression:
+    """A constant (or Sym) as a CST expression."""
+    if isinstance(value, Sym):
+        return cst.parse_expression(str(value))
+    if isinstance(value, bool) or value is None:
+        return cst.Name(str(value))
+    if isinstance(value, int):
+        return cst.Integer(str(value)) if value >= 0 else cst.UnaryOperation(cst.Minus(), cst.Integer(str(-value)))
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return cst.parse_expression(f'float("{value}")')
+        text = repr(value)
+        return cst.Float(text) if value >= 0 else cst.UnaryOperation(cst.Minus(), cst.Float(text[1:]))
+    if isinstance(value, str):
+        return cst.SimpleString(repr(value).replace("'", '"') if '"' not in value else repr(value))
+    if isinstance(value, (tuple, list)):
+        elements = [cst.Element(to_node(v)) for v in value]
+        if isinstance(value, list):
+            return cst.List(elements)
+        if len(elements) == 1:
+            return cst.Tuple([cst.Element(elements[0].value, comma=cst.Comma())])
+        return cst.Tuple(elements)
+    raise TypeError(f"cannot emit constant {value!r}")
+
+
+def code(node: cst.CSTNode) -> str:
+    return cst.Module([]).code_for_node(node)
