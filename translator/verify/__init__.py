@@ -1,0 +1,1 @@
+"""Weight porting and numerical comparison. Imports the frameworks lazily."""

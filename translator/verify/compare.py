@@ -1,0 +1,94 @@
+"""Build a Keras model and its translation from source, port weights, run both, compare outputs.
+
+Executes user code: used by tests and `verify` only, never by the translation path.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..api import Result, translate_source
+from .port import port_weights
+
+
+@dataclass
+class Comparison:
+    max_abs: list[float] = field(default_factory=list)
+    scale: list[float] = field(default_factory=list)
+    result: Result | None = None
+
+    @property
+    def max_rel(self) -> float:
+        return max(a / max(s, 1e-12) for a, s in zip(self.max_abs, self.scale))
+
+    def ok(self, atol: float = 1e-5) -> bool:
+        """Max abs error within atol relative to the output scale (max(1, max |keras output|))."""
+        return all(a <= atol * max(1.0, s) for a, s in zip(self.max_abs, self.scale))
+
+
+def exec_source(code: str, name: str) -> dict:
+    namespace: dict = {"__name__": name}
+    exec(compile(code, name, "exec"), namespace)
+    return namespace
+
+
+def random_input(shape, dtype="float32", low=0, high=10, seed=0):
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    if dtype.startswith("int"):
+        return rng.integers(low, high, size=shape).astype(dtype)
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def _as_list(x):
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def compare_source(keras_code: str, entry: str, inputs: list, model_name: str | None = None,
+                   layout: str = "native", input_shape=None, result: Result | None = None) -> Comparison:
+    """Translate `keras_code`, build `entry` in both, port weights, run both on `inputs` (numpy)."""
+    import numpy as np
+    import torch
+
+    result = result or translate_source(keras_code, layout=layout, input_shape=input_shape)
+    errors = [f for f in result.findings if f.severity == "error"]
+    if result.error or errors:
+        raise AssertionError("translation reported errors:\n" + "\n".join(f.format() for f in result.findings)
+                             + "\n" + result.code)
+    keras_ns = exec_source(keras_code, "keras_original")
+    keras_model = eval(entry, keras_ns)
+    keras_out = [np.asarray(o) for o in _as_list(keras_model(inputs if len(inputs) > 1 else inputs[0],
+                                                              training=False))]
+    torch_ns = exec_source(result.code, "torch_translation")
+    torch_model = eval(entry, torch_ns)
+    name = model_name or _entry_name(entry)
+    info = result.model(name) if name else (result.models[0] if len(result.models) == 1 else None)
+    port_weights(keras_model, torch_model, info)
+    torch_model.eval()
+    torch_inputs = []
+    for arr, spec in zip(inputs, info.inputs if info else [None] * len(inputs)):
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+        if spec is not None and spec.permute:
+            t = t.permute(*spec.permute).contiguous()
+        torch_inputs.append(t)
+    with torch.inference_mode():
+        torch_out = _as_list(torch_model(*torch_inputs))
+    comparison = Comparison(result=result)
+    for i, (k, t) in enumerate(zip(keras_out, torch_out)):
+        spec = info.outputs[i] if info and i < len(info.outputs) else None
+        t = t.detach()
+        if spec is not None and spec.permute:
+            inverse = np.argsort(spec.permute)
+            t = t.permute(*[int(p) for p in inverse])
+        t = t.numpy()
+        if k.shape != t.shape:
+            raise AssertionError(f"output {i}: Keras shape {k.shape} vs torch shape {t.shape}")
+        comparison.max_abs.append(float(np.max(np.abs(k - t))) if k.size else 0.0)
+        comparison.scale.append(float(np.max(np.abs(k))) if k.size else 0.0)
+    if len(keras_out) != len(torch_out):
+        raise AssertionError(f"{len(keras_out)} Keras outputs vs {len(torch_out)} torch outputs")
+    return comparison
+
+
+def _entry_name(entry: str) -> str | None:
+    head = entry.split("(")[0].strip()
+    return head if head.isidentifier() else None
