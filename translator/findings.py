@@ -21,6 +21,7 @@ CODES: dict[str, tuple[str, str]] = {
     "FWT102": (ERROR, "unknown op"),
     "FWT103": (ERROR, "model form not recognised"),
     "FWT104": (WARNING, "training or framework API left as is"),
+    "FWT105": (INFO, "Keras-only call removed"),
     "FWT201": (ERROR, "unsupported argument"),
     "FWT202": (ERROR, "unsupported argument value"),
     "FWT203": (INFO, "argument dropped (no effect on inference)"),

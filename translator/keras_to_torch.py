@@ -15,7 +15,8 @@ from .backends.torch_module import assign, class_def, layer_inits, model_info
 from .findings import Finding, TranslationError
 from .frontends.keras_classes import SubclassTranslator, keras_base
 from .frontends.keras_models import MODEL_API, BlockScanner, ModelSite
-from .ir import UNKNOWN, ModelInfo, Sym, TensorMeta
+from .frontends.scopes import function_scope, module_scope
+from .ir import ModelInfo, TensorMeta
 from .names import ImportTable
 from .positions import line_of
 from .rules import RuleSet
@@ -45,41 +46,6 @@ def comment_lines(code: str, message: str) -> list[cst.EmptyLine]:
 def flag(stmt, code: str, message: str):
     """Keep a statement as it was, with a finding comment above it."""
     return stmt.with_changes(leading_lines=list(stmt.leading_lines) + comment_lines(code, message))
-
-
-def module_scope(module: cst.Module) -> dict:
-    """Module-level names bound once to constants (used to fold layer arguments)."""
-    scope: dict = {}
-    counts: dict[str, int] = {}
-    for stmt in module.body:
-        if isinstance(stmt, cst.SimpleStatementLine):
-            for small in stmt.body:
-                if isinstance(small, cst.Assign):
-                    for t in small.targets:
-                        if isinstance(t.target, cst.Name):
-                            counts[t.target.value] = counts.get(t.target.value, 0) + 1
-                            scope[t.target.value] = evaluate(small.value, scope)
-    return {k: v for k, v in scope.items() if counts[k] == 1 and v is not UNKNOWN}
-
-
-def function_scope(func: cst.FunctionDef, base: dict) -> dict:
-    scope = dict(base)
-    params = func.params
-    for p in list(params.params) + list(params.kwonly_params) + list(params.posonly_params):
-        scope[p.name.value] = Sym(p.name.value)
-    assigned: dict[str, int] = {}
-    for stmt in func.body.body:
-        if isinstance(stmt, cst.SimpleStatementLine):
-            for small in stmt.body:
-                if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
-                    name = small.targets[0].target.value
-                    assigned[name] = assigned.get(name, 0) + 1
-                    value = evaluate(small.value, scope)
-                    if assigned[name] == 1 and value is not UNKNOWN:
-                        scope[name] = value
-                    else:
-                        scope.pop(name, None)
-    return scope
 
 
 def class_name_for(base: str, taken: set[str]) -> str:
@@ -112,6 +78,7 @@ class KerasToTorch:
         self.taken = {s.name.value for s in module.body if isinstance(s, (cst.ClassDef, cst.FunctionDef))}
         self.model_vars: set[str] = set()
         self.pending_classes: list = []
+        self.model_classes: set[str] = set()
 
     def finding(self, code: str, message: str, line: int) -> None:
         self.result.findings.append(Finding(code, message, line, 0, self.filename))
@@ -300,10 +267,18 @@ class KerasToTorch:
         self.result.sites += ft.sites
         for code, message, line in ft.notes:
             self.finding(code, message, line)
+        self.model_classes.add(cls.name.value)
         return [new_cls]
 
     # ---- Keras model API after the model is built ---------------------------------------------------------
     def model_api(self, stmt):
+        if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Assign):
+            value = stmt.body[0].value
+            if isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value in self.model_classes:
+                for t in stmt.body[0].targets:
+                    if isinstance(t.target, cst.Name):
+                        self.model_vars.add(t.target.value)
+            return stmt
         if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
                 and isinstance(stmt.body[0], cst.Expr) and isinstance(stmt.body[0].value, cst.Call)):
             return stmt
@@ -311,6 +286,13 @@ class KerasToTorch:
         if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
                 and func.value.value in self.model_vars):
             return stmt
+        if func.attr.value == "build":
+            self.finding("FWT105", "build() dropped: torch modules are built at construction", line_of(stmt))
+            lines = list(stmt.leading_lines) + comment_lines(
+                "FWT105", "build() is not needed in torch (sizes are set at construction):")
+            text = cst.Module([]).code_for_node(stmt).strip()
+            lines += [cst.EmptyLine(comment=cst.Comment("# " + line)) for line in text.splitlines()]
+            return cst.SimpleStatementLine([cst.Pass()], leading_lines=lines)
         if func.attr.value == "summary":
             return stmt.with_changes(body=[cst.Expr(cst.Call(cst.Name("print"), [cst.Arg(func.value)]))])
         if func.attr.value in MODEL_API:

@@ -22,6 +22,7 @@ from ..values import make_val, to_node
 from .torch_code import Imports, call, method, permute, to_cf_perm, to_cl_perm
 from .torch_layers import Emission, LayerContext, ShapeUnknown, apply_activation, emit_layer
 from . import torch_hatches  # noqa: F401  (registers the emit hatches)
+from .torch_ops import emit_op
 
 FLAT_CONSUMERS = {"dense"}       # rules whose weights absorb a channels-first flatten order
 _SNAKE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
@@ -266,6 +267,8 @@ class ForwardTranslator:
                                self.imports, self.rules, self.self_ref)
             self.sites += 1
             return apply_activation(ctx, act, x, meta or TensorMeta(None)), meta
+        if path is not None and path in self.rules.ops:
+            return emit_op(self, self.rules.ops[path], node)
         if path is not None and (path.startswith("keras") or path.startswith("tensorflow")):
             raise TranslationError("FWT102", f"no rule for '{path}'", _line(node))
         return self.opaque(node), None

@@ -16,6 +16,8 @@ from ..findings import TranslationError
 from ..ir import ModelInfo, TensorMeta
 from ..names import ImportTable, dotted
 from ..positions import line_of
+from ..values import evaluate
+from .scopes import function_scope
 
 if TYPE_CHECKING:
     from ..keras_to_torch import KerasToTorch
@@ -74,12 +76,13 @@ class SubclassTranslator:
         if self.method("build") is not None:
             raise TranslationError("FWT103", f"{self.cls.name.value}.build() is not translated yet "
                                    "(weights created in build)", line_of(self.method("build")))
-        ft = ForwardTranslator(owner.rules, owner.table, owner.imports, owner.scope, owner.options.layout)
+        scope = function_scope(init, owner.scope) if init is not None else owner.scope
+        ft = ForwardTranslator(owner.rules, owner.table, owner.imports, scope, owner.options.layout)
         init_layers = self.collect_layers(ft, init) if init is not None else {}
         params = [p for p in call.params.params[1:] if p.name.value not in CALL_EXTRA_PARAMS]
         names = [p.name.value for p in params]
         shapes = find_build_shapes(owner.module, owner.table, self.cls.name.value,
-                                   lambda n: __import__("translator.values", fromlist=["evaluate"]).evaluate(n, owner.scope))
+                                   lambda n: evaluate(n, owner.scope))
         shapes = shapes or owner.options.input_shapes
         layouts: dict[str, str] = {}
         for _ in range(2):
@@ -104,7 +107,7 @@ class SubclassTranslator:
         uses_training = any(p.name.value == "training" for p in call.params.params)
         body = [s.visit(_TrainingFlag()) for s in body] if uses_training else body
         forward = call.with_changes(name=cst.Name("forward"),
-                                    params=call.params.with_changes(params=[call.params.params[0]] + params),
+                                    params=call.params.with_changes(params=_close([call.params.params[0]] + params)),
                                     body=call.body.with_changes(body=body))
         new_body = []
         for stmt in self.cls.body.body:
@@ -165,10 +168,17 @@ class SubclassTranslator:
                     leading_lines=stmt.leading_lines))
             else:
                 body.append(ft.opaque(stmt))
-        params = [p for p in init.params.params]
-        new_params = init.params.with_changes(params=params, star_kwarg=None) \
-            if init.params.star_kwarg is not None and init.params.star_kwarg.name.value == "kwargs" else init.params
+        new_params = init.params
+        if init.params.star_kwarg is not None and init.params.star_kwarg.name.value == "kwargs":
+            new_params = init.params.with_changes(params=_close(list(init.params.params)), star_kwarg=None)
         return init.with_changes(body=init.body.with_changes(body=body), params=new_params)
+
+
+def _close(params: list) -> list:
+    """Parameters without a dangling comma after the last one."""
+    if params and not params[-1].star:
+        params[-1] = params[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    return params
 
 
 def _is_super_init(stmt) -> bool:

@@ -171,3 +171,45 @@ def upsampling(args, shapes):
     size = as_tuple(args["size"], len(s) - 2)
     spatial = tuple(dim_mul(s[1 + i], size[i]) if s[1 + i] is not None else None for i in range(len(size)))
     return [(s[0],) + spatial + (s[-1],)]
+
+
+@shape_fn("unknown")
+def unknown(args, shapes):
+    raise ShapeError("shape not modelled")
+
+
+@shape_fn("reduce")
+def reduce(args, shapes):
+    s = shapes[0]
+    axis = args["axis"]
+    if axis is None:
+        return [()] if not args["keepdims"] else [(1,) * len(s)]
+    axes = {a % len(s) for a in (axis if isinstance(axis, (tuple, list)) else (axis,))}
+    if args["keepdims"]:
+        return [tuple(1 if i in axes else d for i, d in enumerate(s))]
+    return [tuple(d for i, d in enumerate(s) if i not in axes)]
+
+
+@shape_fn("matmul")
+def matmul(args, shapes):
+    a, b = shapes
+    if len(a) < 2 or len(b) < 2:
+        raise ShapeError("matmul of vectors")
+    return [tuple(a[:-1]) + (b[-1],)]
+
+
+@shape_fn("transpose")
+def transpose(args, shapes):
+    perm = args["axes"]
+    s = shapes[0]
+    if perm is None:
+        return [tuple(reversed(s))]
+    return [tuple(s[p] for p in perm)]
+
+
+@shape_fn("reshape_op")
+def reshape_op(args, shapes):
+    target = tuple(args["newshape"])
+    if target and target[0] in (-1, None) and list(target[1:]).count(-1) == 0:
+        return [(shapes[0][0],) + target[1:]]
+    raise ShapeError("reshape target does not keep the batch dimension")

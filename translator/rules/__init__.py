@@ -99,6 +99,8 @@ class OpRule:
     keras: list[str]            # canonical paths: keras.ops.X, tensorflow.X, keras.backend.X
     torch: str                  # torch function path or `.method` for a tensor method
     params: list[Param]
+    layout: str = "any"
+    shape: str = "unknown"
     emit: str | None = None
     source: str = ""
 
@@ -120,7 +122,8 @@ _PARAM_KEYS = {"keras", "torch", "default", "torch_default", "value", "infer", "
 _LAYER_KEYS = {"id", "keras", "torch", "layout", "shape", "params", "weights", "emit", "functions",
                "torch_positional", "positional", "examples", "note"}
 _ACT_KEYS = {"id", "keras", "torch", "args", "note"}
-_OP_KEYS = {"id", "keras", "torch", "params", "emit", "note"}
+_OP_KEYS = {"id", "keras", "torch", "params", "emit", "layout", "shape", "note"}
+OP_LAYOUTS = ("any", "axis", "cl")
 _WEIGHT_KEYS = {"keras", "torch", "transform", "optional"}
 
 
@@ -196,9 +199,13 @@ def _op(path, data) -> OpRule:
     _check_keys(path, entry, data, _OP_KEYS, "op rule")
     if "id" not in data or "keras" not in data or "torch" not in data:
         _fail(path, entry, "an op needs id, keras and torch")
+    layout = data.get("layout", "any")
+    if layout not in OP_LAYOUTS:
+        _fail(path, entry, f"op layout must be one of {OP_LAYOUTS}, got '{layout}'")
     return OpRule(id=data["id"], keras=_as_list(data["keras"]), torch=data["torch"],
                   params=[_param(path, entry, p) for p in _as_list(data.get("params"))],
-                  emit=data.get("emit"), source=str(path))
+                  layout=layout, shape=data.get("shape", "unknown"), emit=data.get("emit"),
+                  source=str(path))
 
 
 def load_file(path: Path, into: RuleSet) -> None:

@@ -39,6 +39,12 @@ def identity(value, rank=None):
     return value
 
 
+# Markers for op params, interpreted by the op emitter (translator/backends/torch_ops.py).
+for _marker in ("tensor", "tensors", "axis"):
+    VALUE_TRANSFORMS[_marker] = identity
+    INVERSES[_marker] = _marker
+
+
 @value_transform("one_minus", inverse="one_minus")
 def one_minus(value, rank=None):
     return round(1.0 - float(value), 12)
