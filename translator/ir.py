@@ -29,6 +29,8 @@ def _fold(a, b, op: str):
         return b if a == 1 else a
     if op in "+-" and b == 0:
         return a
+    if op == "+" and a == 0:
+        return b
     return Sym(f"{_paren(a)} {op} {_paren(b)}")
 
 

@@ -112,6 +112,8 @@ class KerasToTorch:
             removed |= site.graph - set(new)
         out = []
         for stmt in statements:
+            if out and _is_placeholder(out[-1]):
+                stmt = stmt.with_changes(leading_lines=list(out.pop().leading_lines) + list(stmt.leading_lines))
             if id(stmt) in replaced:
                 out += replaced[id(stmt)]
             elif id(stmt) in removed:
@@ -245,7 +247,9 @@ class KerasToTorch:
                 found = ft.rule_for(small.value.func) if not isinstance(small.value.func, cst.Call) else None
                 if found is not None:
                     var = small.targets[0].target.value
-                    layer = ft.new_layer(small.value, *found)
+                    name = ft.bind_args(small.value, found[1], found[0]).get("name")
+                    attr = None if name is not None else ft.unique_attr(var)
+                    layer = ft.new_layer(small.value, *found, attr=attr)
                     ft.layer_refs[var] = layer
                     continue
             out.append(stmt)
@@ -304,6 +308,14 @@ class KerasToTorch:
             lines += [cst.EmptyLine(comment=cst.Comment("# " + line)) for line in text.splitlines()]
             return cst.SimpleStatementLine([cst.Pass()], leading_lines=lines)
         return stmt
+
+
+def _is_placeholder(stmt) -> bool:
+    """A `pass` that only carries comments for a statement that was commented out."""
+    return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
+            and isinstance(stmt.body[0], cst.Pass) and any(
+                line.comment and line.comment.value.startswith("# fwtranslate FWT10")
+                for line in stmt.leading_lines))
 
 
 def _names(node) -> set[str]:

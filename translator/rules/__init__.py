@@ -254,6 +254,21 @@ def _load_rules(extra_dirs: tuple[str, ...]) -> RuleSet:
         d = Path(directory)
         if not d.is_dir():
             raise RuleError(f"{d}: rules directory not found")
+        if directory in extra_dirs:
+            for path in sorted(d.glob("*.py")):
+                _import_plugin(path)
         for path in sorted(d.glob("*.y*ml")):
             load_file(path, rules)
     return rules
+
+
+def _import_plugin(path: Path) -> None:
+    """A user rules directory may hold Python files that register transforms and emit hatches."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"fwtranslate_user_rules.{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:   # a broken plugin names itself
+        raise RuleError(f"{path}: failed to import: {exc}") from None
