@@ -137,9 +137,10 @@ def translate(
     in_place: bool = typer.Option(False, "--in-place", help="Rewrite FILE itself (atomically)."),
     layout: str = typer.Option("native", "--layout", metavar="native|keep",
                                help="native: idiomatic NCHW torch; keep: keep the Keras NHWC interface."),
-    input_shape: Optional[List[str]] = typer.Option(
+    input_shape: Optional[List[str]] = typer.Option(  # parsed to tuples by the callback
         None, "--input-shape", metavar="SHAPE",
-        help="Model input shape without the batch, e.g. 28,28,1; repeat for several inputs."),
+        help="Model input shape without the batch, e.g. 28,28,1; repeat for several inputs.",
+        callback=lambda values: [parse_shape(v) for v in values or []]),
     rules: Optional[List[str]] = typer.Option(None, "--rules", metavar="DIR",
                                               help="Extra rule directory (repeatable)."),
     json_report: Optional[str] = typer.Option(None, "--json", metavar="REPORT.json",
@@ -159,7 +160,7 @@ def translate(
         raise _fail(f"--to {to!r} is not supported; choose one of: {', '.join(DIRECTIONS)}")
     if layout not in LAYOUTS:
         raise _fail(f"--layout {layout!r} is not supported; choose one of: {', '.join(LAYOUTS)}")
-    shapes = [parse_shape(s) for s in input_shape or []]
+    shapes = list(input_shape or [])
     shape_arg = None if not shapes else (shapes[0] if len(shapes) == 1 else shapes)
     src = Path(file)
     out_path = Path(output) if output else None

@@ -79,6 +79,8 @@ class KerasToTorch:
         self.model_vars: set[str] = set()
         self.pending_classes: list = []
         self.model_classes: set[str] = set()
+        self.inlined: set[str] = set()
+        self.helpers = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
 
     def finding(self, code: str, message: str, line: int) -> None:
         self.result.findings.append(Finding(code, message, line, 0, self.filename))
@@ -86,8 +88,18 @@ class KerasToTorch:
     # ---- driver ------------------------------------------------------------------------------------
     def run(self) -> ModuleResult:
         body = self.block(list(self.module.body), self.scope, None)
+        body = self.drop_inlined_helpers(body)
         self.result.module = self.module.with_changes(body=body)
         return self.result
+
+    def drop_inlined_helpers(self, body: list) -> list:
+        """Helpers inlined into a translated model are removed when nothing else refers to them."""
+        while True:
+            removable = [s for s in body if isinstance(s, cst.FunctionDef) and s.name.value in self.inlined
+                         and not any(s.name.value in _names(o) for o in body if o is not s)]
+            if not removable:
+                return body
+            body = [s for s in body if s not in removable]
 
     def block(self, statements: list, scope: dict, func: cst.FunctionDef | None) -> list:
         """Translate the models defined in one block; returns the new statements of the block."""
@@ -149,7 +161,7 @@ class KerasToTorch:
     # ---- one Sequential / Functional model -----------------------------------------------------------
     def translate_site(self, site: ModelSite, scope: dict, func, statements) -> dict[int, list]:
         cls = class_name_for(func.name.value if func is not None else site.var or "model", self.taken)
-        ft, input_metas = self.translate_forward(site, scope)
+        ft, input_metas = self.translate_forward(site, scope, func)
         names = [spec.name for spec in site.inputs] or ["x"]
         forward_body = ft.forward_body
         init_body = self.config_statements(site, statements) + layer_inits(ft)
@@ -210,10 +222,11 @@ class KerasToTorch:
                                     layouts.get(name, "cl"), dtype, origin=name))
         return metas
 
-    def translate_forward(self, site: ModelSite, scope: dict):
+    def translate_forward(self, site: ModelSite, scope: dict, func=None):
         layouts: dict[str, str] = {}
         for _ in range(2):
             ft = ForwardTranslator(self.rules, self.table, self.imports, scope, self.options.layout)
+            ft.functions = {k: v for k, v in self.helpers.items() if func is None or k != func.name.value}
             metas = self.input_metas(site, layouts)
             names = [spec.name for spec in site.inputs] or ["x"]
             ft.env.update(zip(names, metas))
@@ -223,6 +236,7 @@ class KerasToTorch:
             if self.options.layout == "keep" or not wanted or wanted.keys() <= layouts.keys():
                 break
             layouts.update(wanted)
+        self.inlined |= ft.inlined
         return ft, metas
 
     def forward_statements(self, site: ModelSite, ft: ForwardTranslator) -> list:

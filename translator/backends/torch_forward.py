@@ -22,6 +22,7 @@ from ..values import make_val, to_node
 from .torch_code import Imports, call, method, permute, to_cf_perm, to_cl_perm
 from .torch_layers import Emission, LayerContext, ShapeUnknown, apply_activation, emit_layer
 from . import torch_hatches  # noqa: F401  (registers the emit hatches)
+from .torch_inline import inline_call
 from .torch_ops import emit_op
 
 FLAT_CONSUMERS = {"dense"}       # rules whose weights absorb a channels-first flatten order
@@ -57,6 +58,10 @@ class ForwardTranslator:
         self.notes: list[tuple[str, str, int]] = []
         self.sites = 0
         self.outputs: list[TensorMeta] = []
+        self.functions: dict[str, cst.FunctionDef] = {}   # module-level helpers that may be inlined
+        self.inlined: set[str] = set()
+        self.pending: list = []                           # statements hoisted out of an expression
+        self.names: set[str] = set()                      # names used in the forward so far
 
     # ---- layers --------------------------------------------------------------------------------
     def self_ref(self, attr: str) -> cst.BaseExpression:
@@ -242,8 +247,30 @@ class ForwardTranslator:
             return node.with_changes(elements=elements), None
         return self.opaque(node), None
 
+    def fresh_name(self, base: str) -> str:
+        name, i = base, 0
+        while name in self.names or name in self.env:
+            i += 1
+            name = f"{base}_{i}"
+        self.names.add(name)
+        return name
+
+    def helper_of(self, node: cst.Call) -> cst.FunctionDef | None:
+        if isinstance(node.func, cst.Name) and node.func.value in self.functions:
+            return self.functions[node.func.value]
+        return None
+
+    def inline(self, node: cst.Call, result_name: str | None = None):
+        func = self.helper_of(node)
+        self.inlined.add(func.name.value)
+        statements, result, meta = inline_call(self, func, node, result_name)
+        self.pending += statements
+        return cst.Name(result), meta
+
     def call_expr(self, node: cst.Call):
         func = node.func
+        if self.helper_of(node) is not None:
+            return self.inline(node)
         layer = self.layer_of(func)
         if layer is not None:
             exprs, metas = self.tensor_inputs(node, layer.keras_class)
@@ -340,11 +367,20 @@ class ForwardTranslator:
         return out
 
     def statement(self, stmt) -> list:
+        self.names |= _names_of(stmt)
         if isinstance(stmt, cst.SimpleStatementLine):
+            if len(stmt.body) == 1 and self.inline_assign(stmt.body[0]):
+                out = self.pending
+                self.pending = []
+                if out:
+                    out[0] = out[0].with_changes(leading_lines=list(stmt.leading_lines) + list(out[0].leading_lines))
+                    out[-1] = out[-1].with_changes(trailing_whitespace=stmt.trailing_whitespace)
+                return out
             pre, body = [], []
             for small in stmt.body:
                 extra, new = self.small(small)
-                pre += extra
+                pre += self.pending + extra
+                self.pending = []
                 body.append(new)
             return pre + [stmt.with_changes(body=body)]
         if isinstance(stmt, cst.If):
@@ -354,6 +390,16 @@ class ForwardTranslator:
         if isinstance(stmt, cst.With):
             return [stmt.with_changes(body=stmt.body.with_changes(body=self.block(stmt.body.body)))]
         return [self.opaque(stmt)]
+
+    def inline_assign(self, small) -> bool:
+        """`x = helper(x, ...)`: inline the helper with its result bound straight to `x`."""
+        if not (isinstance(small, cst.Assign) and len(small.targets) == 1
+                and isinstance(small.targets[0].target, cst.Name) and isinstance(small.value, cst.Call)
+                and self.helper_of(small.value) is not None):
+            return False
+        target = small.targets[0].target.value
+        _, meta = self.inline(small.value, result_name=target)
+        return True
 
     def small(self, small):
         if isinstance(small, cst.Assign):
@@ -441,6 +487,16 @@ class ForwardTranslator:
             if meta is not None and before.get(name) is not meta:
                 self.env[name] = replace(meta, shape=None)
         return stmt.with_changes(body=stmt.body.with_changes(body=body))
+
+
+def _names_of(node) -> set[str]:
+    found: set[str] = set()
+
+    class V(cst.CSTVisitor):
+        def visit_Name(self, n):
+            found.add(n.value)
+    node.visit(V())
+    return found
 
 
 class _ArgsView:

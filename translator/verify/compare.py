@@ -39,13 +39,43 @@ def random_input(shape, dtype="float32", low=0, high=10, seed=0):
     return rng.standard_normal(shape).astype(dtype)
 
 
+def randomize_weights(keras_model, seed=0):
+    """Give the weights that Keras initialises to constants random values, in place.
+
+    Biases (zeros), BatchNormalization gamma/beta (ones/zeros) and moving statistics
+    (zeros/ones) would let a wrong port pass; kernels keep their (already random) values.
+    Works on Keras 3 and tf_keras models. Variances stay positive.
+    """
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    for layer in keras_model._flatten_layers(include_self=False, recursive=True):
+        weights = layer.weights
+        if not weights:
+            continue
+        values = []
+        for variable in weights:
+            value = np.asarray(variable.numpy())
+            name = (getattr(variable, "path", None) or variable.name).split("/")[-1].split(":")[0]
+            if name in ("moving_variance", "gamma"):
+                value = rng.uniform(0.5, 1.5, value.shape)
+            elif name in ("moving_mean", "beta") or "bias" in name:
+                value = rng.normal(0.0, 0.2, value.shape)
+            values.append(value.astype(np.asarray(variable.numpy()).dtype))
+        layer.set_weights(values)
+
+
 def _as_list(x):
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
 def compare_source(keras_code: str, entry: str, inputs: list, model_name: str | None = None,
-                   layout: str = "native", input_shape=None, result: Result | None = None) -> Comparison:
-    """Translate `keras_code`, build `entry` in both, port weights, run both on `inputs` (numpy)."""
+                   layout: str = "native", input_shape=None, result: Result | None = None,
+                   prepare=None) -> Comparison:
+    """Translate `keras_code`, build `entry` in both, port weights, run both on `inputs` (numpy).
+
+    `prepare(keras_model)`, when given, runs on the built Keras model before anything is ported
+    (e.g. `randomize_weights`, so that zero biases and fresh BatchNorm statistics prove nothing).
+    """
     import numpy as np
     import torch
 
@@ -56,6 +86,8 @@ def compare_source(keras_code: str, entry: str, inputs: list, model_name: str | 
                              + "\n" + result.code)
     keras_ns = exec_source(keras_code, "keras_original")
     keras_model = eval(entry, keras_ns)
+    if prepare is not None:
+        prepare(keras_model)
     keras_out = [np.asarray(o) for o in _as_list(keras_model(inputs if len(inputs) > 1 else inputs[0],
                                                               training=False))]
     torch_ns = exec_source(result.code, "torch_translation")
