@@ -483,8 +483,9 @@ class ForwardTranslator:
         else:
             stmt = stmt.with_changes(test=self.expr(stmt.test)[0])
         body = self.restore_layouts(self.block(stmt.body.body), before)
-        for name, meta in list(self.env.items()):   # shapes after several iterations are unknown
-            if meta is not None and before.get(name) is not meta:
+        for name, meta in list(self.env.items()):   # shapes that one iteration changes are unknown after
+            old = before.get(name)
+            if meta is not None and old is not meta and (old is None or old.shape != meta.shape):
                 self.env[name] = replace(meta, shape=None)
         return stmt.with_changes(body=stmt.body.with_changes(body=body))
 

@@ -115,6 +115,8 @@ class SubclassTranslator:
                 new_body.append(self.rewrite_init(ft, init, init_layers))
             elif stmt is call:
                 new_body.append(forward)
+            elif isinstance(stmt, cst.FunctionDef):
+                new_body.append(self.other_method(ft, stmt))
             else:
                 new_body.append(stmt)
         bases = [cst.Arg(owner.imports.ref("torch.nn.Module"))]
@@ -144,6 +146,20 @@ class SubclassTranslator:
             found[id(stmt)] = layer
         return found
 
+    def other_method(self, ft: ForwardTranslator, method: cst.FunctionDef) -> cst.FunctionDef:
+        """Methods other than __init__/call are kept; Keras-only ones and Keras API uses are flagged."""
+        name = method.name.value
+        if name in KERAS_ONLY_METHODS:
+            message = f"{name}() is Keras-only (serialisation/shape hooks); kept, unused by torch"
+            ft.notes.append(("FWT105", message, line_of(method)))
+            return method.with_changes(leading_lines=list(method.leading_lines) + _comment("FWT105", message))
+        used = sorted(_framework_refs(method, self.owner.table))
+        if used:
+            message = f"{name}() still uses {', '.join(used)}; translate it by hand"
+            ft.notes.append(("FWT104", message, line_of(method)))
+            return method.with_changes(leading_lines=list(method.leading_lines) + _comment("FWT104", message))
+        return method
+
     def emit_unused(self, ft: ForwardTranslator, layer) -> None:
         ctx = LayerContext(layer, [TensorMeta(None)], ft.imports, ft.rules, ft.self_ref)
         try:
@@ -172,6 +188,33 @@ class SubclassTranslator:
         if init.params.star_kwarg is not None and init.params.star_kwarg.name.value == "kwargs":
             new_params = init.params.with_changes(params=_close(list(init.params.params)), star_kwarg=None)
         return init.with_changes(body=init.body.with_changes(body=body), params=new_params)
+
+
+KERAS_ONLY_METHODS = {"get_config", "from_config", "compute_output_shape", "compute_mask",
+                      "compute_output_spec", "get_build_config", "build_from_config"}
+
+
+def _comment(code: str, message: str) -> list:
+    return [cst.EmptyLine(comment=cst.Comment(f"# fwtranslate {code}: {message}"))]
+
+
+def _framework_refs(node, table: ImportTable) -> set[str]:
+    found: set[str] = set()
+
+    class V(cst.CSTVisitor):
+        def visit_Attribute(self, n):
+            path = table.resolve(n)
+            if path and (path.startswith("keras") or path.startswith("tensorflow")):
+                found.add(path)
+                return False
+            return True
+
+        def visit_Name(self, n):
+            path = table.resolve(n)
+            if path and (path.startswith("keras") or path.startswith("tensorflow")):
+                found.add(path)
+    node.visit(V())
+    return found
 
 
 def _close(params: list) -> list:

@@ -94,7 +94,6 @@ def compare_source(keras_code: str, entry: str, inputs: list, model_name: str | 
     torch_model = eval(entry, torch_ns)
     name = model_name or _entry_name(entry)
     info = result.model(name) if name else (result.models[0] if len(result.models) == 1 else None)
-    port_weights(keras_model, torch_model, info)
     torch_model.eval()
     torch_inputs = []
     for arr, spec in zip(inputs, info.inputs if info else [None] * len(inputs)):
@@ -102,6 +101,11 @@ def compare_source(keras_code: str, entry: str, inputs: list, model_name: str | 
         if spec is not None and spec.permute:
             t = t.permute(*spec.permute).contiguous()
         torch_inputs.append(t)
+    if _has_lazy_parameters(torch_model):
+        # Lazy modules (emitted where a size was not inferable) get their shapes from a dry run.
+        with torch.no_grad():
+            torch_model(*torch_inputs)
+    port_weights(keras_model, torch_model, info)
     with torch.inference_mode():
         torch_out = _as_list(torch_model(*torch_inputs))
     comparison = Comparison(result=result)
@@ -119,6 +123,11 @@ def compare_source(keras_code: str, entry: str, inputs: list, model_name: str | 
     if len(keras_out) != len(torch_out):
         raise AssertionError(f"{len(keras_out)} Keras outputs vs {len(torch_out)} torch outputs")
     return comparison
+
+
+def _has_lazy_parameters(module) -> bool:
+    from torch.nn.parameter import UninitializedParameter
+    return any(isinstance(p, UninitializedParameter) for p in module.parameters())
 
 
 def _entry_name(entry: str) -> str | None:

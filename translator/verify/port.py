@@ -152,6 +152,9 @@ def port_weights(keras_model, torch_module, mapping=None):
             target = getattr(module, spec.torch, None)
             if target is None:
                 raise PortError(f"torch module '{names.get(id(module))}' has no '{spec.torch}'")
+            if isinstance(target, torch.nn.parameter.UninitializedParameter):
+                raise PortError(f"torch module '{names.get(id(module))}' is a lazy module whose "
+                                f"'{spec.torch}' is not initialised yet: run one forward pass first")
             if tuple(target.shape) != tuple(value.shape):
                 raise PortError(f"shape mismatch porting {layer.name}.{spec.keras} -> "
                                 f"{names.get(id(module))}.{spec.torch}: {value.shape} vs {tuple(target.shape)}")
