@@ -19,7 +19,7 @@ import typer
 
 from . import __version__
 from .api import DIRECTIONS, LAYOUTS, Result, translate_file
-from .findings import INFO, Finding
+from .findings import Finding
 from .rules import ActivationRule, LayerRule, OpRule, RuleError, load_rules
 
 SUBCOMMANDS = ("rules",)
@@ -108,6 +108,12 @@ def _write_stdout(text: str) -> None:
         os.dup2(devnull, sys.stdout.fileno())
 
 
+def _version(value: bool) -> None:
+    if value:
+        print(f"{PROG} {__version__}")
+        raise typer.Exit(0)
+
+
 def _error_result(path: str, message: str) -> Result:
     return Result("", [Finding("FWT903", message, 0, 0, path)], file=path, error=True)
 
@@ -147,15 +153,13 @@ def translate(
                                               help="Write a JSON report (findings, models, mapping)."),
     quiet: bool = typer.Option(False, "-q", "--quiet",
                                help="Print only findings that need attention; no summary line."),
-    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=lambda value: _version(value),
+                                 help="Print the version and exit."),
 ) -> None:
     """Translate Keras model source code in FILE to idiomatic PyTorch.
 
     The translated code goes to stdout (or OUT); findings and a summary go to stderr.
     """
-    if version:
-        print(f"{PROG} {__version__}")
-        raise typer.Exit(0)
     if to not in DIRECTIONS:
         raise _fail(f"--to {to!r} is not supported; choose one of: {', '.join(DIRECTIONS)}")
     if layout not in LAYOUTS:
@@ -191,7 +195,6 @@ def translate(
             result = Result("", [Finding("FWT901", f"internal error: {type(exc).__name__}: {exc} "
                                          "(set FWTRANSLATE_DEBUG=1 for a traceback)", 0, 0, file)],
                             file=file, error=True)
-        result.file = file
 
     if json_report:
         try:

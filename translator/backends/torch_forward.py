@@ -34,6 +34,8 @@ def snake(name: str) -> str:
 
 
 def expected_rank(rule: LayerRule) -> int | None:
+    if rule.rank:
+        return rule.rank
     for suffix, rank in (("1d", 3), ("2d", 4), ("3d", 5)):
         if rule.id.endswith(suffix):
             return rank
@@ -108,6 +110,7 @@ class ForwardTranslator:
     def new_layer(self, node: cst.Call, path: str, rule: LayerRule, attr: str | None = None,
                   args: dict | None = None) -> Layer:
         args = self.bind_args(node, rule, path) if args is None else args
+        self.resolve_function_refs(args)
         name = args.get("name")
         name = name.const if name is not None and isinstance(name.const, str) else None
         if attr is None:
@@ -118,6 +121,14 @@ class ForwardTranslator:
                       name=name)
         self.layers.append(layer)
         return layer
+
+    def resolve_function_refs(self, args: dict) -> None:
+        """`activation=tf.nn.relu` / `keras.activations.gelu`: the activation's name, as a string."""
+        val = args.get("activation")
+        if val is not None and not val.known and val.node is not None:
+            name = self.activation_function(self.table.resolve(val.node))
+            if name is not None:
+                args["activation"] = Val(val.node, name)
 
     # ---- layout ------------------------------------------------------------------------------
     def convert(self, expr, meta: TensorMeta, want: str):

@@ -79,7 +79,7 @@ def pool(ctx: LayerContext) -> Emission:
     strides_arg = ctx.arg("strides")
     strides = as_tuple(strides_arg, rank) if strides_arg is not None else kernel
     is_avg = "average" in ctx.rule.id
-    overrides, pre_pad = {}, None
+    overrides, pre_pad, crop = {}, None, None
     if strides_arg is not None and tuple(strides) != tuple(kernel):
         overrides["stride"] = _compact(tuple(strides))
     if ctx.arg("padding") == "same":
@@ -90,8 +90,13 @@ def pool(ctx: LayerContext) -> Emission:
                 if is_avg:
                     overrides["count_include_pad"] = False
         elif is_avg:
-            raise TranslationError("FWT202", f"{ctx.layer.keras_class}: asymmetric 'same' padding "
-                                   "is not expressible with count_include_pad=False", ctx.layer.line)
+            padding, crop = _avg_same_asymmetric(pads, strides)
+            overrides["padding"] = _compact(padding)
+            overrides["count_include_pad"] = False
+            if any(a != b and s > 1 for (a, b), s in zip(pads, strides)):
+                overrides["ceil_mode"] = True
+            if not any(crop):
+                crop = None
         else:
             pre_pad = _f_pad_arg(pads)
     ctor = build_ctor(ctx, overrides=overrides, drop=("stride",))
@@ -101,8 +106,31 @@ def pool(ctx: LayerContext) -> Emission:
         if pre_pad is not None:
             x = call(ctx.ref("torch.nn.functional.pad"), [x, to_node(pre_pad)],
                      [("value", to_node(float("-inf")))])
-        return ctx.module_call(x)
+        out = ctx.module_call(x)
+        if crop is not None:
+            out = cst_index(out, "[:, :, " + ", ".join("1:" if c else ":" for c in crop) + "]")
+        return out
     return Emission(ctor, apply)
+
+
+def _avg_same_asymmetric(pads, strides):
+    """TF 'same' average pooling with (p, p + 1) pads, as torch padding (+ ceil_mode / a crop).
+
+    TF pads p before and p + 1 after and averages over the real cells only. With
+    count_include_pad=False torch also divides by the real cells, so only the window positions matter:
+    - stride > 1: padding=p with ceil_mode=True adds exactly the last (clipped) window;
+    - stride 1 (even window): padding=p + 1 gives one extra window at the start; it is cropped.
+    Returns (torch padding per axis, crop-first-output per axis).
+    """
+    padding, crop = [], []
+    for (before, after), s in zip(pads, strides):
+        if before == after or s > 1:
+            padding.append(before)
+            crop.append(False)
+        else:
+            padding.append(after)
+            crop.append(True)
+    return tuple(padding), tuple(crop)
 
 
 @hatch("global_pool")

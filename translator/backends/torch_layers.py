@@ -23,7 +23,7 @@ HATCHES: dict[str, Callable] = {}
 DROPPED_SUFFIXES = ("_initializer", "_regularizer", "_constraint")
 DROPPED = {"name", "dtype", "trainable", "seed", "autocast", "input_shape", "batch_input_shape",
            "batch_size", "input_dim", "input_length", "unit_forget_bias", "dynamic", "implementation",
-           "time_major", "use_cudnn", "synchronized", "renorm", "lora_rank", "lora_alpha"}
+           "use_cudnn", "synchronized", "renorm", "lora_rank", "lora_alpha"}
 LAZY = {"torch.nn.Linear": "torch.nn.LazyLinear", "torch.nn.Conv1d": "torch.nn.LazyConv1d",
         "torch.nn.Conv2d": "torch.nn.LazyConv2d", "torch.nn.BatchNorm1d": "torch.nn.LazyBatchNorm1d",
         "torch.nn.BatchNorm2d": "torch.nn.LazyBatchNorm2d"}

@@ -66,6 +66,7 @@ class LayerRule:
     functions: list[str] = field(default_factory=list)   # keras.layers.add-style helpers
     torch_positional: list[str] = field(default_factory=list)
     positional: int | None = None    # how many leading Keras params may be given positionally
+    rank: int | None = None          # input rank assumed when the input shape is unknown
     source: str = ""
 
     def param(self, keras_name: str) -> Param | None:
@@ -120,7 +121,7 @@ class RuleSet:
 _PARAM_KEYS = {"keras", "torch", "default", "torch_default", "value", "infer", "lower", "allowed",
                "keras2", "const"}
 _LAYER_KEYS = {"id", "keras", "torch", "layout", "shape", "params", "weights", "emit", "functions",
-               "torch_positional", "positional", "examples", "note"}
+               "torch_positional", "positional", "rank", "examples", "note"}
 _ACT_KEYS = {"id", "keras", "torch", "args", "note"}
 _OP_KEYS = {"id", "keras", "torch", "params", "emit", "layout", "shape", "note"}
 OP_LAYOUTS = ("any", "axis", "cl")
@@ -182,7 +183,7 @@ def _layer(path, data) -> LayerRule:
         shape=data["shape"], params=[_param(path, entry, p) for p in _as_list(data.get("params"))],
         weights=weights, emit=data.get("emit"), functions=_as_list(data.get("functions")),
         torch_positional=_as_list(data.get("torch_positional")), positional=data.get("positional"),
-        source=str(path))
+        rank=data.get("rank"), source=str(path))
 
 
 def _activation(path, data) -> ActivationRule:

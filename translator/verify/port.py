@@ -59,15 +59,17 @@ def _mapping_of(mapping):
 
 
 def _keras_by_class(keras_model, rules):
+    """Keras layers with weights grouped by rule id (so that aliases such as Convolution2D, whose
+    layers are Conv2D objects, share one group), each group in creation order."""
     by_class = _rule_by_class(rules)
     grouped = defaultdict(list)
     for i, layer in enumerate(_keras_layers(keras_model)):
         cls = type(layer).__name__
         if cls in by_class and by_class[cls].weights:
-            grouped[cls].append((i, layer))
-    for cls in grouped:
-        grouped[cls].sort(key=lambda pair: _creation_key(pair[1], pair[0]))
-    return {cls: [layer for _, layer in pairs] for cls, pairs in grouped.items()}
+            grouped[by_class[cls].id].append((i, layer))
+    for key in grouped:
+        grouped[key].sort(key=lambda pair: _creation_key(pair[1], pair[0]))
+    return {key: [layer for _, layer in pairs] for key, pairs in grouped.items()}
 
 
 def pair_layers(keras_model, torch_module, mapping=None, rules=None):
@@ -84,12 +86,12 @@ def pair_layers(keras_model, torch_module, mapping=None, rules=None):
         for m in entries:
             if m.keras_name and m.keras_name in named:
                 used.add(id(named[m.keras_name]))
-        queues = {cls: [l for l in group if id(l) not in used] for cls, group in keras_groups.items()}
+        queues = {key: [l for l in group if id(l) not in used] for key, group in keras_groups.items()}
         for m in entries:
             if m.keras_name and m.keras_name in named:
                 layer = named[m.keras_name]
             else:
-                queue = queues.get(m.keras_class) or []
+                queue = queues.get(by_class[m.keras_class].id) or []
                 if not queue:
                     raise PortError(f"no Keras {m.keras_class} layer left for torch module '{m.torch_path}'")
                 layer = queue.pop(0)
@@ -101,8 +103,10 @@ def pair_layers(keras_model, torch_module, mapping=None, rules=None):
     torch_groups = defaultdict(list)
     for name, module in torch_module.named_modules():
         torch_groups[f"{type(module).__module__}.{type(module).__name__}"].append(module)
-    for cls, group in keras_groups.items():
-        rule = by_class[cls]
+    by_id = {rule.id: rule for rule in by_class.values()}
+    for key, group in keras_groups.items():
+        rule = by_id[key]
+        cls = type(group[0]).__name__
         candidates = [m for path, mods in torch_groups.items() for m in mods
                       if _torch_matches(rule, path)]
         if len(candidates) != len(group):
@@ -121,11 +125,19 @@ def _torch_matches(rule, module_path: str) -> bool:
 
 
 def _flatten_permute(array, flat_from):
-    """Linear weight (out, prod(S)) with columns in Keras order S=(spatial..., C) -> torch (C, spatial...)."""
+    """Linear weight (out, prod(S)) with columns in Keras order S=(spatial..., C) -> torch (C, spatial...).
+
+    Only the channel count matters: moving C in front of the spatial axes is a transpose of the
+    columns seen as (prod(spatial), C), so unknown spatial sizes (None) are fine.
+    """
     import numpy as np
+    channels = flat_from[-1]
+    if not isinstance(channels, int) or channels <= 0 or array.shape[1] % channels:
+        raise PortError(f"cannot reorder the columns of a Linear after a channels-first Flatten: "
+                        f"flattened shape {tuple(flat_from)} vs weight shape {array.shape}")
     out = array.shape[0]
-    w = array.reshape((out,) + tuple(flat_from))
-    w = np.moveaxis(w, -1, 1)
+    w = array.reshape(out, -1, channels)
+    w = np.swapaxes(w, 1, 2)
     return w.reshape(out, -1)
 
 
