@@ -112,6 +112,7 @@ class Layer:
     out_metas: list[TensorMeta] | None = None
     calls: int = 0
     extra: dict = field(default_factory=dict)    # facts for weight porting (e.g. flatten_from)
+    comments: tuple = ((), None)                 # (full-line comments above, trailing comment)
 
     @property
     def keras_class(self) -> str:

@@ -11,7 +11,7 @@ import libcst as cst
 
 from .backends.torch_code import Imports
 from .backends.torch_forward import ForwardTranslator
-from .backends.torch_module import assign, class_def, layer_inits, model_info
+from .backends.torch_module import assign, class_def, layer_inits, model_info, with_comments
 from .findings import Finding, TranslationError
 from .frontends.keras_classes import SubclassTranslator, keras_base
 from .frontends.keras_models import MODEL_API, BlockScanner, ModelSite
@@ -245,8 +245,14 @@ class KerasToTorch:
             for node in site.layer_nodes:
                 path, rule = ft.rule_for(node.func)
                 layer = ft.new_layer(node, path, rule)
+                comments = site.layer_comments.get(id(node), ((), None))
                 ft.layer_refs[f"self.{layer.attr}"] = layer
-                out.append(cst.parse_statement(f"x = self.{layer.attr}(x)"))
+                stmt = cst.parse_statement(f"x = self.{layer.attr}(x)")
+                if rule.torch is None:      # no module: the comments go with the code in forward
+                    stmt = with_comments(stmt, *comments)
+                else:
+                    layer.comments = comments
+                out.append(stmt)
             if not out:
                 raise TranslationError("FWT103", "empty Sequential model", site.line)
             return out + [cst.parse_statement("return x")]
@@ -264,6 +270,9 @@ class KerasToTorch:
                     name = ft.bind_args(small.value, found[1], found[0]).get("name")
                     attr = None if name is not None else ft.unique_attr(var)
                     layer = ft.new_layer(small.value, *found, attr=attr)
+                    trailing = stmt.trailing_whitespace.comment
+                    layer.comments = ([line.comment.value for line in stmt.leading_lines if line.comment],
+                                      trailing.value if trailing else None)
                     ft.layer_refs[var] = layer
                     continue
             out.append(stmt)

@@ -17,9 +17,20 @@ def layer_inits(ft: ForwardTranslator) -> list[cst.SimpleStatementLine]:
     out = []
     for layer in ft.layers:
         emission = ft.emissions.get(id(layer))
-        if emission is not None and emission[0].ctor is not None:
-            out.append(assign(ft.self_ref(layer.attr), emission[0].ctor))
+        if emission is None or emission[0].ctor is None:
+            continue
+        out.append(with_comments(assign(ft.self_ref(layer.attr), emission[0].ctor), *layer.comments))
     return out
+
+
+def with_comments(stmt: cst.SimpleStatementLine, above, trailing) -> cst.SimpleStatementLine:
+    """A statement carrying full-line comments above it and a same-line comment."""
+    stmt = stmt.with_changes(leading_lines=list(stmt.leading_lines)
+                             + [cst.EmptyLine(comment=cst.Comment(c)) for c in above])
+    if trailing:
+        stmt = stmt.with_changes(trailing_whitespace=cst.TrailingWhitespace(
+            whitespace=cst.SimpleWhitespace("  "), comment=cst.Comment(trailing)))
+    return stmt
 
 
 def layer_mappings(ft: ForwardTranslator) -> list[LayerMapping]:

@@ -37,6 +37,7 @@ class ModelSite:
     inputs: list[InputSpec] = field(default_factory=list)
     outputs: list[cst.BaseExpression] = field(default_factory=list)
     layer_nodes: list[cst.Call] = field(default_factory=list)   # sequential: the layers in order
+    layer_comments: dict = field(default_factory=dict)          # id(layer node) -> (above, trailing)
     forward: list = field(default_factory=list)                 # functional: the graph statements
     line: int = 0
 
@@ -162,6 +163,16 @@ class BlockScanner:
         layers = _kwarg(call, "layers", position=0)
         for node in _list_items(layers) if layers is not None else []:
             self.add_sequential_item(site, node)
+        if isinstance(layers, (cst.List, cst.Tuple)):
+            comments = element_comments(layers)
+            carried: list = []
+            for item in _list_items(layers):   # comments on a non-layer item go to the next layer
+                above, trailing = comments.get(id(item), ([], None))
+                if item in site.layer_nodes:
+                    site.layer_comments[id(item)] = (carried + list(above), trailing)
+                    carried = []
+                else:
+                    carried += list(above) + ([trailing] if trailing else [])
         return site
 
     def add_sequential_item(self, site: ModelSite, node) -> None:
@@ -219,6 +230,9 @@ class BlockScanner:
         site = sequentials[func.value.value]
         self.add_sequential_item(site, call.args[0].value)
         site.graph.add(id(stmt))
+        above = [line.comment.value for line in stmt.leading_lines if line.comment]
+        trailing = stmt.trailing_whitespace.comment
+        site.layer_comments[id(call.args[0].value)] = (above, trailing.value if trailing else None)
         return True
 
     def functional(self, var, stmt, call: cst.Call, inputs: dict, graph: list) -> ModelSite:
@@ -240,6 +254,33 @@ class BlockScanner:
         site.forward = list(graph)
         site.graph = {id(s) for s in graph} | {id(stmt)}
         return site
+
+
+def _comments_in(node) -> tuple[list[str], str | None]:
+    """(full-line comments, same-line comment) in a piece of whitespace."""
+    if node is None or isinstance(node, cst.MaybeSentinel):
+        return [], None
+    if isinstance(node, cst.ParenthesizedWhitespace):
+        first = node.first_line.comment
+        return [line.comment.value for line in node.empty_lines if line.comment], first.value if first else None
+    return [], None
+
+
+def element_comments(container) -> dict:
+    """Comments around the items of a list literal: id(item) -> (full-line comments above, trailing)."""
+    out = {}
+    above, _ = _comments_in(container.lbracket.whitespace_after if isinstance(container, cst.List) else None)
+    first_trailing = _comments_in(container.lbracket.whitespace_after)[1] if isinstance(container, cst.List) else None
+    if first_trailing:
+        above = [first_trailing] + above
+    for el in container.elements:
+        comma = el.comma
+        trailing, next_above = None, []
+        if isinstance(comma, cst.Comma):
+            next_above, trailing = _comments_in(comma.whitespace_after)
+        out[id(el.value)] = (above, trailing)
+        above = next_above
+    return out
 
 
 def _assigned_names(stmt) -> list[str]:

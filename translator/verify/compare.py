@@ -73,7 +73,8 @@ def compare_source(keras_code: str, entry: str, inputs: list, model_name: str | 
                    prepare=None) -> Comparison:
     """Translate `keras_code`, build `entry` in both, port weights, run both on `inputs` (numpy).
 
-    `prepare(keras_model)`, when given, runs on the built Keras model before anything is ported
+    `prepare(keras_model)`, when given, runs on the Keras model (called once on `inputs`, so that
+    every weight exists) before the reference outputs are computed and anything is ported
     (e.g. `randomize_weights`, so that zero biases and fresh BatchNorm statistics prove nothing).
     """
     import numpy as np
@@ -86,10 +87,13 @@ def compare_source(keras_code: str, entry: str, inputs: list, model_name: str | 
                              + "\n" + result.code)
     keras_ns = exec_source(keras_code, "keras_original")
     keras_model = eval(entry, keras_ns)
+    keras_in = inputs if len(inputs) > 1 else inputs[0]
     if prepare is not None:
+        # A subclassed model may create its sublayers' weights only at its first call
+        # (Keras 3 `Model.build()` does not always build them): call it once first.
+        keras_model(keras_in, training=False)
         prepare(keras_model)
-    keras_out = [np.asarray(o) for o in _as_list(keras_model(inputs if len(inputs) > 1 else inputs[0],
-                                                              training=False))]
+    keras_out = [np.asarray(o) for o in _as_list(keras_model(keras_in, training=False))]
     torch_ns = exec_source(result.code, "torch_translation")
     torch_model = eval(entry, torch_ns)
     name = model_name or _entry_name(entry)
