@@ -73,7 +73,8 @@ def translate_source(code: str, to: str = "torch", layout: str = "native", input
     try:
         module = cst.parse_module(code)
     except cst.ParserSyntaxError as exc:
-        finding = Finding("FWT902", f"syntax error: {exc.message}", exc.raw_line, exc.raw_column, filename)
+        line, col, message = _python_syntax_error(code) or (exc.raw_line, exc.raw_column, exc.message)
+        finding = Finding("FWT902", f"syntax error: {message}", line, col, filename)
         return Result(code, [finding], file=filename, error=True)
     if not code.strip():
         return Result(code, [Finding("FWT904", "empty file: nothing to translate", 1, 0, filename)],
@@ -89,6 +90,16 @@ def translate_source(code: str, to: str = "torch", layout: str = "native", input
     if not out.models and not out.failed_sites:
         findings.append(Finding("FWT904", "no Keras model definition found", 1, 0, filename))
     return Result(new_module.code, findings, out.models, filename, out.sites, out.failed_sites)
+
+
+def _python_syntax_error(code: str):
+    """Python's own position for a syntax error (libcst reports where its parser gave up)."""
+    import ast
+    try:
+        ast.parse(code)
+    except SyntaxError as err:
+        return err.lineno or 1, max((err.offset or 1) - 1, 0), err.msg
+    return None
 
 
 def _shapes(input_shape):

@@ -77,7 +77,8 @@ def write_atomic(path: Path, text: str, like: Path | None = None) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
-        mode_from = like if like is not None and like.exists() else (path if path.exists() else None)
+        # an existing target keeps its mode; a new one gets the input's (or the umask default)
+        mode_from = path if path.exists() else (like if like is not None and like.exists() else None)
         if mode_from is not None:
             os.chmod(tmp, os.stat(mode_from).st_mode & 0o7777)
         else:
@@ -134,7 +135,7 @@ translate_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False
                             context_settings=_HELP)
 
 
-@translate_app.command(epilog=EPILOG)
+@translate_app.command(epilog=EPILOG, no_args_is_help=True)
 def translate(
     file: str = typer.Argument(..., metavar="FILE", help="Python file with Keras model code."),
     to: str = typer.Option(..., "--to", metavar="TARGET", help=f"Target framework: {', '.join(DIRECTIONS)}."),

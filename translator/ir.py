@@ -92,6 +92,11 @@ class TensorMeta:
     dtype: str = "float32"
     flat_from: tuple | None = None
     origin: str | None = None       # the model input this tensor is (for the interface layout)
+    last: Any = None                # the last (feature) dimension when the rank is unknown
+
+    @property
+    def last_dim(self):
+        return self.shape[-1] if self.shape else self.last
 
     @property
     def rank(self) -> int | None:

@@ -213,7 +213,10 @@ class ForwardTranslator:
         elif rule.shape == "same" and rule.layout == "any":
             flat = first.flat_from
         dtype = "float32" if rule.id == "embedding" else first.dtype
-        return TensorMeta(out_shape, layout, dtype, flat)
+        last = None
+        if out_shape is None:     # rank unknown: the feature dimension may still be known
+            last = {"dense": lambda: ctx.arg("units"), "same": lambda: first.last_dim}.get(rule.shape, lambda: None)()
+        return TensorMeta(out_shape, layout, dtype, flat, last=last)
 
     # ---- expressions -----------------------------------------------------------------------------
     def layer_of(self, func: cst.BaseExpression) -> Layer | None:

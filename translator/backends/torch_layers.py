@@ -87,10 +87,9 @@ class LayerContext:
         return self.metas[0]
 
     def channels(self):
-        shape = self.meta.shape
-        if shape is None or shape[-1] is None:
+        if self.meta.last_dim is None:
             raise ShapeUnknown(f"{self.layer.keras_class}: the input's last dimension is unknown")
-        return shape[-1]
+        return self.meta.last_dim
 
     def module_call(self, x: cst.BaseExpression) -> cst.BaseExpression:
         return call(self.self_ref(self.layer.attr), [x])

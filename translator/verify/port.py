@@ -100,6 +100,7 @@ def pair_layers(keras_model, torch_module, mapping=None, rules=None):
         if left:
             raise PortError(f"Keras layers with weights not mapped to torch modules: {left}")
         return pairs
+    _refuse_ambiguous_flatten(keras_model)
     torch_groups = defaultdict(list)
     for name, module in torch_module.named_modules():
         torch_groups[f"{type(module).__module__}.{type(module).__name__}"].append(module)
@@ -114,6 +115,21 @@ def pair_layers(keras_model, torch_module, mapping=None, rules=None):
                             f"for rule '{rule.id}'; pass the translation's mapping")
         pairs += [(k, t, rule, {}) for k, t in zip(group, candidates)]
     return pairs
+
+
+def _refuse_ambiguous_flatten(keras_model) -> None:
+    """Without the mapping, a Dense after a Flatten of an image cannot be ported right: refuse."""
+    for layer in _keras_layers(keras_model):
+        if type(layer).__name__ != "Flatten":
+            continue
+        try:
+            rank = len(layer.input.shape)
+        except Exception:      # subclassed models have no static graph
+            rank = None
+        if rank is None or rank > 2:
+            raise PortError(f"Keras layer '{layer.name}' flattens a multi-dimensional tensor: the column "
+                            "order of the next Dense depends on the translation's layout; pass "
+                            "mapping=result.model(name) to port_weights")
 
 
 def _torch_matches(rule, module_path: str) -> bool:
