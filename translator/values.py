@@ -41,6 +41,16 @@ def evaluate(node: cst.BaseExpression | None, scope: dict) -> object:
         if isinstance(v, Sym):
             return Sym(f"-{v}")
         return -v if isinstance(v, (int, float)) and not isinstance(v, bool) else UNKNOWN
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
+        v = evaluate(node.expression, scope)
+        return UNKNOWN if v is UNKNOWN or isinstance(v, Sym) else (not v)
+    if isinstance(node, cst.BooleanOperation):
+        a, b = evaluate(node.left, scope), evaluate(node.right, scope)
+        if any(v is UNKNOWN or isinstance(v, Sym) for v in (a, b)):
+            return UNKNOWN
+        return (a and b) if isinstance(node.operator, cst.And) else (a or b)
+    if isinstance(node, cst.Comparison):
+        return _compare(node, scope)
     if isinstance(node, cst.BinaryOperation):
         a, b = evaluate(node.left, scope), evaluate(node.right, scope)
         if UNKNOWN in (a, b) or a is None or b is None:
@@ -55,6 +65,29 @@ def evaluate(node: cst.BaseExpression | None, scope: dict) -> object:
         except Exception:
             return UNKNOWN
     return UNKNOWN
+
+
+_COMPARE = {cst.Equal: lambda a, b: a == b, cst.NotEqual: lambda a, b: a != b,
+            cst.LessThan: lambda a, b: a < b, cst.GreaterThan: lambda a, b: a > b,
+            cst.LessThanEqual: lambda a, b: a <= b, cst.GreaterThanEqual: lambda a, b: a >= b,
+            cst.Is: lambda a, b: a is b, cst.IsNot: lambda a, b: a is not b,
+            cst.In: lambda a, b: a in b, cst.NotIn: lambda a, b: a not in b}
+
+
+def _compare(node: cst.Comparison, scope: dict):
+    left = evaluate(node.left, scope)
+    for target in node.comparisons:
+        right = evaluate(target.comparator, scope)
+        fn = _COMPARE.get(type(target.operator))
+        if fn is None or any(v is UNKNOWN or isinstance(v, Sym) for v in (left, right)):
+            return UNKNOWN
+        try:
+            if not fn(left, right):
+                return False
+        except TypeError:
+            return UNKNOWN
+        left = right
+    return True
 
 
 def make_val(node: cst.BaseExpression | None, scope: dict) -> Val:

@@ -13,7 +13,7 @@ from dataclasses import replace
 import libcst as cst
 
 from ..findings import TranslationError
-from ..ir import Layer, TensorMeta, Val
+from ..ir import UNKNOWN, Layer, Sym, TensorMeta, Val
 from ..names import ImportTable
 from ..positions import line_of
 from ..passes.shapes import SHAPE_FUNCTIONS, ShapeError
@@ -398,6 +398,9 @@ class ForwardTranslator:
                 body.append(new)
             return pre + [stmt.with_changes(body=body)]
         if isinstance(stmt, cst.If):
+            branch = self.folded_branch(stmt)
+            if branch is not None:
+                return self.block(branch)
             return [self.if_stmt(stmt)]
         if isinstance(stmt, (cst.For, cst.While)):
             return [self.loop(stmt)]
@@ -472,6 +475,22 @@ class ForwardTranslator:
             body.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(name))], expr)]))
             self.env[name] = meta
         return body
+
+    def folded_branch(self, stmt: cst.If):
+        """The statements of the branch taken when the test is a known constant (e.g. in a helper)."""
+        from ..values import evaluate
+        value = evaluate(stmt.test, self.scope)
+        if value is UNKNOWN or isinstance(value, Sym):
+            return None
+        if value:
+            return list(stmt.body.body)
+        orelse = stmt.orelse
+        if orelse is None:
+            return []
+        if isinstance(orelse, cst.If):
+            inner = self.folded_branch(orelse)
+            return inner if inner is not None else [orelse]
+        return list(orelse.body.body)
 
     def if_stmt(self, stmt: cst.If):
         test, _ = self.expr(stmt.test)

@@ -10,7 +10,7 @@ import libcst as cst
 from ..findings import TranslationError
 from ..ir import UNKNOWN
 from ..positions import line_of
-from ..values import evaluate
+from ..values import evaluate, to_node
 
 def _assigned(body) -> set[str]:
     names: set[str] = set()
@@ -41,10 +41,15 @@ def _collect(target, names):
 
 
 class _Rename(cst.CSTTransformer):
-    def __init__(self, mapping: dict[str, str]):
+    """Rename locals (name -> name) and substitute value parameters (name -> expression)."""
+
+    def __init__(self, mapping: dict[str, str], values: dict | None = None):
         self.mapping = mapping
+        self.values = values or {}
 
     def leave_Name(self, original, updated):
+        if updated.value in self.values:
+            return self.values[updated.value]
         new = self.mapping.get(updated.value)
         return updated.with_changes(value=new) if new else updated
 
@@ -100,11 +105,17 @@ def inline_call(ft, func: cst.FunctionDef, node: cst.Call, result_name: str | No
     for name in sorted((reassigned | set(tensor_params)) - set(mapping)):
         mapping[name] = ft.fresh_name(name)
     scope = dict(ft.scope)
+    substitutes = {}
     for name, (value, arg) in value_params.items():
         if value is UNKNOWN:
             raise TranslationError("FWT103", f"helper '{func.name.value}': argument '{name}' must be a "
                                    "constant or a builder parameter", line_of(node))
+        if name in reassigned:
+            raise TranslationError("FWT103", f"helper '{func.name.value}' reassigns its argument '{name}'",
+                                   line_of(node))
         scope[name] = value
+        substitutes[name] = to_node(value)
+        mapping.pop(name, None)
     for name, (expr, meta) in tensor_params.items():
         target = mapping[name]
         if isinstance(expr, cst.Name) and expr.value == target:
@@ -112,7 +123,7 @@ def inline_call(ft, func: cst.FunctionDef, node: cst.Call, result_name: str | No
         else:
             pre.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(target))], expr)]))
         ft.env[target] = meta
-    renamed = [s.visit(_Rename(mapping)) for s in body]
+    renamed = [s.visit(_Rename(mapping, substitutes)) for s in body]
     ret = renamed[-1].body[0]
     result = result_name or ft.fresh_name(f"{func.name.value}_out")
     final = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(result))], ret.value)])
