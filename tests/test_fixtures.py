@@ -43,81 +43,11 @@ ATOL = 1e-5
 # (case, check) -> the engine bug that makes it fail. Marked xfail(strict=True): when the bug is
 # fixed the test passes unexpectedly and fails the run, so the entry must then be removed.
 # check: "golden", "numeric-native", "numeric-keep", "compiles", "idempotent".
-_BLANK_FIRST_LINE = ("forward() starts with a blank line: the first graph statement keeps the blank line it had "
-                     "in the builder (black removes it); the golden keeps its comment and drops the blank line")
-_E305 = ("the module-level `model = Model()` that replaces a module-level Sequential follows the class after "
-         "1 blank line, not 2 (PEP 8 E305; keras_to_torch.translate_site gives it one EmptyLine)")
-_CONFIG_COPY = ("keras_to_torch.config_statements copies module-level constants used by the layers into "
-                "__init__ (dead code at module level: the values are folded and globals are visible anyway)")
-_TUPLE_CONST = ("keras_to_torch.module_scope does not fold tuple assignments (`img_rows, img_cols = 28, 28`), "
-                "so input_shape=(img_rows, img_cols, 1) is unknown")
-_HELPER_IF = ("silently wrong: inlining basic_block() (backends/torch_forward.py inline) keeps `if stride != 1:` "
-              "as is, so forward() reads an undefined name `stride` (NameError), and the branch that Keras "
-              "skips in the second call still creates conv2d_5/batch_normalization_5 (PortError: no Keras "
-              "Conv2D left for 'conv2d_5'); no finding is reported. The condition is known per call "
-              "(stride=2, then the default 1) and should be folded")
-KNOWN_BUGS: dict[tuple[str, str], str] = {
-    ("lenet", "golden"): _BLANK_FIRST_LINE,
-    ("resnet_block", "golden"): _BLANK_FIRST_LINE,
-    ("unet_small", "golden"): _BLANK_FIRST_LINE,
-    ("vgg_small", "golden"): f"{_CONFIG_COPY} (`NUM_CLASSES = 10`); {_E305}",
-    ("subclassed_cnn", "golden"): ("`model.build(...)` becomes its FWT105 comment plus a bare `pass` statement at "
-                                   "module level (keras_to_torch.model_api); the comment alone is enough"),
-    ("legacy_keras2", "golden"): (
-        "imports_fix._used_names counts attribute names, so `nn.Dropout` keeps "
-        "`from tf_keras.layers import Dropout` in the torch file; " + _TUPLE_CONST + ": LazyConv2d/LazyLinear "
-        "and two FWT301 instead of nn.Conv2d(1, 32, 3)/nn.Linear(9216, 128); " + _CONFIG_COPY + "; " + _E305),
-    ("resnet_stages", "golden"): _HELPER_IF,
-    ("resnet_stages", "numeric-native"): _HELPER_IF,
-    ("resnet_stages", "numeric-keep"): _HELPER_IF,
-    ("legacy_keras2", "numeric-native"): (
-        _TUPLE_CONST + "; with the input shape unknown, ModelInfo.inputs[0].permute is None although forward() "
-        "feeds the input to Conv2d as NCHW (backends/torch_module.interface needs the rank, which is None), so "
-        "the NHWC input reaches the conv unpermuted"),
-}
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
 
 # Reviewed goldens: how the engine's output must be corrected for each KNOWN_BUGS golden.
-_BLANK_FIRST_LINE_FIX = ("    def forward(self, inputs):\n\n", "    def forward(self, inputs):\n")
-_E305_FIX = ("        return x\n\nmodel = Model()\n", "        return x\n\n\nmodel = Model()\n")
-_PROJECTION = """
-        if stride != 1:
-            # Projection shortcut: match the spatial size and the channel count.
-            shortcut{s} = self.conv2d_{i}({x})
-            shortcut{s} = self.batch_normalization_{i}(shortcut{s})
-"""
-
 # case -> [(which file: "torch" or "findings", engine text, reviewed text)]
-CORRECTIONS: dict[str, list[tuple[str, str, str]]] = {
-    "lenet": [("torch", *_BLANK_FIRST_LINE_FIX)],
-    "resnet_block": [("torch", *_BLANK_FIRST_LINE_FIX)],
-    "unet_small": [("torch", *_BLANK_FIRST_LINE_FIX)],
-    "vgg_small": [
-        ("torch", "        super().__init__()\n        NUM_CLASSES = 10\n", "        super().__init__()\n"),
-        ("torch", *_E305_FIX),
-    ],
-    "subclassed_cnn": [("torch", "# model.build((None, 28, 28, 1))\npass\n", "# model.build((None, 28, 28, 1))\n")],
-    "legacy_keras2": [
-        ("torch", "from tf_keras.layers import Dropout\n", ""),
-        ("torch", "        super().__init__()\n        img_rows, img_cols = 28, 28\n        num_classes = 10\n",
-         "        super().__init__()\n"),
-        ("torch", "nn.LazyConv2d(32, 3)", "nn.Conv2d(1, 32, 3)"),
-        ("torch", "nn.LazyLinear(128)", "nn.Linear(9216, 128)"),
-        ("torch", *_E305_FIX),
-        ("findings", "legacy_keras2.keras.py:16:0: FWT301 [warning] Conv2D: the input's last dimension is unknown: "
-                     "emitted LazyConv2d; pass --input-shape to get a concrete size\n", ""),
-        ("findings", "legacy_keras2.keras.py:23:0: FWT301 [warning] Dense: the input's last dimension is unknown: "
-                     "emitted LazyLinear; pass --input-shape to get a concrete size\n", ""),
-    ],
-    "resnet_stages": [
-        ("torch", "        self.conv2d_5 = nn.Conv2d(filters, filters, 1, bias=False)\n"
-                  "        self.batch_normalization_5 = nn.BatchNorm2d(filters, momentum=0.01, eps=0.001)\n", ""),
-        ("torch", _PROJECTION.format(s="", i=2, x="inputs"),
-         "\n        # Projection shortcut: match the spatial size and the channel count.\n"
-         "        shortcut = self.conv2d_2(inputs)\n"
-         "        shortcut = self.batch_normalization_2(shortcut)\n"),
-        ("torch", _PROJECTION.format(s="_1", i=5, x="x"), ""),
-    ],
-}
+CORRECTIONS: dict[str, list[tuple[str, str, str]]] = {}
 
 
 def reviewed(case: str) -> tuple[dict[str, str], list[str]]:

@@ -845,20 +845,14 @@ def test_legacy_keras2_module_paths():
     check(code, [img(6, 6)])
 
 
-# ---- engine bugs found by these tests (strict xfail: they start failing the day the bug is fixed) ----
+# ---- regressions: engine bugs these tests found ---------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "translator/backends/torch_module.py class_def writes `class X(nn.Module)` literally without "
-    "registering the torch.nn import, so a model with no torch submodules (only Flatten/Reshape/"
-    "activation ops) is emitted without `from torch import nn` and fails with NameError"))
+# A model with no torch submodules (only Reshape/activation code) still imports nn for its base class.
 def test_model_without_torch_modules():
     check(functional((2, 6), "x = layers.Reshape((3, 4))(x)\nout = layers.Activation('tanh')(x)"), [seq(2, 6)])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Functional outputs given through a variable (`outs = [a, b]; keras.Model(inp, outs)`) are taken "
-    "as ONE output of unknown shape/layout (ModelInfo.outputs has 1 entry, permute None): the "
-    "channels-first conv output is returned un-permuted in both layouts, silently (no finding)"))
+# Functional outputs given through a variable (`outs = [a, b]; keras.Model(inp, outs)`) are two outputs.
 def test_functional_outputs_list_variable():
     code = functional((5, 5, 3), """
         a = layers.Conv2D(4, 3)(x)

@@ -18,6 +18,10 @@ def _used_names(module: cst.Module) -> set[str]:
         def visit_ImportFrom(self, node):
             return False
 
+        def visit_Attribute(self, node):
+            node.value.visit(self)     # `nn.Dropout` uses `nn`, not a name `Dropout`
+            return False
+
         def visit_Name(self, node):
             used.add(node.value)
     module.visit(V())

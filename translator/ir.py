@@ -31,12 +31,37 @@ def _fold(a, b, op: str):
         return a
     if op == "+" and a == 0:
         return b
-    return Sym(f"{_paren(a)} {op} {_paren(b)}")
+    return Sym(f"{_paren(a, op, False)} {op} {_paren(b, op, True)}")
 
 
-def _paren(x) -> str:
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "//": 2}
+
+
+def _top_operator(text: str) -> str | None:
+    """The operator at the top of an expression, by its precedence (None for an atom)."""
+    import libcst as cst
+    try:
+        node = cst.parse_expression(text)
+    except Exception:
+        return "?"
+    if isinstance(node, cst.BinaryOperation) and not node.lpar:
+        return {cst.Add: "+", cst.Subtract: "-", cst.Multiply: "*", cst.FloorDivide: "//"}.get(type(node.operator), "?")
+    return None
+
+
+def _paren(x, op: str, right: bool) -> str:
+    """Parenthesise an operand only where precedence needs it: `a * 2 + b`, `a - (b + c)`."""
     s = str(x)
-    return s if s.isidentifier() or s.lstrip("-").isdigit() else f"({s})"
+    if s.isidentifier() or s.lstrip("-").isdigit():
+        return s
+    inner = _top_operator(s)
+    if inner is None:
+        return s
+    if inner == "?":
+        return f"({s})"
+    if _PRECEDENCE[inner] > _PRECEDENCE[op] or (_PRECEDENCE[inner] == _PRECEDENCE[op] and not right):
+        return s
+    return f"({s})"
 
 
 def dim_add(a, b):

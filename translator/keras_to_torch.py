@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from .backends.torch_code import Imports
-from .backends.torch_forward import ForwardTranslator
+from .backends.torch_forward import ForwardTranslator, input_meta, next_layouts
 from .backends.torch_module import assign, class_def, layer_inits, model_info, with_comments
 from .findings import Finding, TranslationError
 from .frontends.keras_classes import SubclassTranslator, keras_base
@@ -89,7 +89,10 @@ class KerasToTorch:
     def run(self) -> ModuleResult:
         body = self.block(list(self.module.body), self.scope, None)
         body = self.drop_inlined_helpers(body)
-        self.result.module = self.module.with_changes(body=body)
+        footer = list(self.module.footer)
+        if body and _is_placeholder(body[-1]):     # a commented-out last statement needs no `pass`
+            footer = list(body.pop().leading_lines) + footer
+        self.result.module = self.module.with_changes(body=body, footer=footer)
         return self.result
 
     def drop_inlined_helpers(self, body: list) -> list:
@@ -160,11 +163,12 @@ class KerasToTorch:
 
     # ---- one Sequential / Functional model -----------------------------------------------------------
     def translate_site(self, site: ModelSite, scope: dict, func, statements) -> dict[int, list]:
-        cls = class_name_for(func.name.value if func is not None else site.var or "model", self.taken)
+        cls = class_name_for(site.name or (func.name.value if func is not None else site.var or "model"),
+                             self.taken)
         ft, input_metas = self.translate_forward(site, scope, func)
         names = [spec.name for spec in site.inputs] or ["x"]
         forward_body = ft.forward_body
-        init_body = self.config_statements(site, statements) + layer_inits(ft)
+        init_body = (self.config_statements(site, statements) if func is not None else []) + layer_inits(ft)
         init_params = func.params if func is not None else None
         if func is not None:
             forward_body, saved = self_params(forward_body, func)
@@ -172,7 +176,8 @@ class KerasToTorch:
         leading = [cst.EmptyLine(), cst.EmptyLine()]
         if func is None:
             leading += [line for line in site.statement.leading_lines if line.comment]
-        class_node = class_def(cls, init_params, init_body, names, forward_body, leading_lines=leading)
+        class_node = class_def(cls, self.imports.ref("torch.nn.Module"), init_params, init_body, names,
+                               forward_body, leading_lines=leading)
         info = model_info(site.var or (func.name.value if func else cls), cls, site.form, site.line, ft,
                           names, input_metas)
         self.result.models.append(info)
@@ -186,7 +191,7 @@ class KerasToTorch:
         small = stmt.body[0]
         new_small = small.with_changes(value=construct)
         new_stmt = stmt.with_changes(body=[new_small],
-                                     leading_lines=[cst.EmptyLine()] if func is None else stmt.leading_lines)
+                                     leading_lines=[cst.EmptyLine()] * 2 if func is None else stmt.leading_lines)
         if func is None:
             return {id(stmt): [class_node, new_stmt]}
         self.pending_classes = self.pending_classes + [class_node]
@@ -217,14 +222,12 @@ class KerasToTorch:
             shape = spec.shape if spec else None
             if shape is None and self.options.input_shapes and i < len(self.options.input_shapes):
                 shape = tuple(self.options.input_shapes[i])
-            dtype = spec.dtype if spec else "float32"
-            metas.append(TensorMeta((None,) + tuple(shape) if shape is not None else None,
-                                    layouts.get(name, "cl"), dtype, origin=name))
+            metas.append(input_meta(name, shape, spec.dtype if spec else "float32", layouts))
         return metas
 
     def translate_forward(self, site: ModelSite, scope: dict, func=None):
-        layouts: dict[str, str] = {}
-        for _ in range(2):
+        layouts: dict = {}
+        while True:
             ft = ForwardTranslator(self.rules, self.table, self.imports, scope, self.options.layout)
             ft.functions = {k: v for k, v in self.helpers.items() if func is None or k != func.name.value}
             metas = self.input_metas(site, layouts)
@@ -232,10 +235,9 @@ class KerasToTorch:
             ft.env.update(zip(names, metas))
             statements = self.forward_statements(site, ft)
             ft.forward_body = [s for s in ft.block(statements) if s is not None]
-            wanted = {k: v for k, v in ft.first_conversion.items() if v == "cf"}
-            if self.options.layout == "keep" or not wanted or wanted.keys() <= layouts.keys():
+            layouts = next_layouts(ft, layouts, self.options.layout)
+            if layouts is None:
                 break
-            layouts.update(wanted)
         self.inlined |= ft.inlined
         return ft, metas
 

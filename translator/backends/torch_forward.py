@@ -56,13 +56,14 @@ class ForwardTranslator:
         self.attrs: set[str] = set()
         self.env: dict[str, TensorMeta] = {}
         self.emissions: dict[int, tuple[Emission, LayerContext]] = {}
-        self.first_conversion: dict[str, str] = {}  # input name -> layout its first consumer wanted
+        self.first_conversion: dict[str, tuple] = {}  # input -> (layout, rank) its first consumer wanted
         self.notes: list[tuple[str, str, int]] = []
         self.sites = 0
         self.outputs: list[TensorMeta] = []
         self.functions: dict[str, cst.FunctionDef] = {}   # module-level helpers that may be inlined
         self.inlined: set[str] = set()
         self.pending: list = []                           # statements hoisted out of an expression
+        self.hoisting = True
         self.names: set[str] = set()                      # names used in the forward so far
 
     # ---- layers --------------------------------------------------------------------------------
@@ -131,10 +132,15 @@ class ForwardTranslator:
                 args["activation"] = Val(val.node, name)
 
     # ---- layout ------------------------------------------------------------------------------
-    def convert(self, expr, meta: TensorMeta, want: str):
-        """Bring a tensor to layout `want` ('cl' also materialises a channels-first flatten)."""
+    def convert(self, expr, meta: TensorMeta, want: str, hoist: bool = True):
+        """Bring a tensor to layout `want` ('cl' also materialises a channels-first flatten).
+
+        A variable is converted once, by a statement before the current one (`x = x.permute(...)`),
+        so that later uses see it in its new layout; other expressions are converted in place.
+        """
         if meta is None:
             return expr, meta
+        original, original_meta = expr, meta
         if meta.flat_from is not None:
             shape = meta.flat_from
             c_first = (shape[-1],) + tuple(shape[:-1])
@@ -143,14 +149,22 @@ class ForwardTranslator:
             meta = replace(meta, flat_from=None)
         rank = meta.rank
         if meta.layout == want or (rank is not None and rank <= 2):
-            return expr, replace(meta, layout=want) if rank is not None and rank <= 2 else meta
-        if rank is None:
-            raise TranslationError("FWT302", "a layout change is needed on a tensor of unknown rank")
-        origin = meta.origin
-        if origin and origin not in self.first_conversion:
-            self.first_conversion[origin] = want
-        perm = to_cf_perm(rank) if want == "cf" else to_cl_perm(rank)
-        return permute(expr, perm), replace(meta, layout=want)
+            meta = replace(meta, layout=want) if rank is not None and rank <= 2 else meta
+        else:
+            if rank is None:
+                raise TranslationError("FWT302", "a layout change is needed on a tensor of unknown rank")
+            origin = meta.origin
+            if origin and origin not in self.first_conversion:
+                self.first_conversion[origin] = (want, rank)
+            perm = to_cf_perm(rank) if want == "cf" else to_cl_perm(rank)
+            expr, meta = permute(expr, perm), replace(meta, layout=want)
+        if expr is original:
+            return expr, meta
+        if hoist and self.hoisting and isinstance(original, cst.Name) and self.env.get(original.value) is original_meta:
+            self.pending.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(original)], expr)]))
+            self.env[original.value] = meta
+            return original, meta
+        return expr, meta
 
     def prepare_inputs(self, rule: LayerRule, exprs, metas):
         rank = expected_rank(rule)
@@ -401,9 +415,11 @@ class ForwardTranslator:
             branch = self.folded_branch(stmt)
             if branch is not None:
                 return self.block(branch)
-            return [self.if_stmt(stmt)]
+            new = self.if_stmt(stmt)
+            return self.take_pending() + [new]
         if isinstance(stmt, (cst.For, cst.While)):
-            return [self.loop(stmt)]
+            new = self.loop(stmt)
+            return self.take_pending() + [new]
         if isinstance(stmt, cst.With):
             return [stmt.with_changes(body=stmt.body.with_changes(body=self.block(stmt.body.body)))]
         return [self.opaque(stmt)]
@@ -471,7 +487,7 @@ class ForwardTranslator:
             now = self.env.get(name)
             if old is None or now is None or now.layout == old.layout:
                 continue
-            expr, meta = self.convert(cst.Name(name), now, old.layout)
+            expr, meta = self.convert(cst.Name(name), now, old.layout, hoist=False)
             body.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(name))], expr)]))
             self.env[name] = meta
         return body
@@ -492,8 +508,13 @@ class ForwardTranslator:
             return inner if inner is not None else [orelse]
         return list(orelse.body.body)
 
+    def take_pending(self) -> list:
+        out, self.pending = self.pending, []
+        return out
+
     def if_stmt(self, stmt: cst.If):
         test, _ = self.expr(stmt.test)
+        hoisted = self.take_pending()
         before = self.snapshot()
         body = self.restore_layouts(self.block(stmt.body.body), before)
         after_body = self.snapshot()
@@ -507,19 +528,24 @@ class ForwardTranslator:
                 orelse = orelse.with_changes(body=orelse.body.with_changes(body=inner))
             for name, meta in after_body.items():
                 self.env.setdefault(name, meta)
+        self.pending = hoisted
         return stmt.with_changes(test=test, body=stmt.body.with_changes(body=body), orelse=orelse)
 
     def loop(self, stmt):
         before = self.snapshot()
         if isinstance(stmt, cst.For):
             stmt = stmt.with_changes(iter=self.expr(stmt.iter)[0])
-        else:
+        else:   # a while test runs every iteration: nothing may be hoisted out of it
+            self.hoisting = False
             stmt = stmt.with_changes(test=self.expr(stmt.test)[0])
+            self.hoisting = True
+        hoisted = self.take_pending()
         body = self.restore_layouts(self.block(stmt.body.body), before)
         for name, meta in list(self.env.items()):   # shapes that one iteration changes are unknown after
             old = before.get(name)
             if meta is not None and old is not meta and (old is None or old.shape != meta.shape):
                 self.env[name] = replace(meta, shape=None)
+        self.pending = hoisted
         return stmt.with_changes(body=stmt.body.with_changes(body=body))
 
 
@@ -531,6 +557,24 @@ def _names_of(node) -> set[str]:
             found.add(n.value)
     node.visit(V())
     return found
+
+
+def input_meta(name: str, shape, dtype: str, layouts: dict) -> TensorMeta:
+    """A model input's meta; `layouts` holds what a first pass found its first consumer wants."""
+    layout, rank = layouts.get(name, ("cl", None))
+    if shape is not None:
+        full = (None,) + tuple(shape)
+    else:
+        full = (None,) * rank if rank else None
+    return TensorMeta(full, layout, dtype, origin=name)
+
+
+def next_layouts(ft: "ForwardTranslator", layouts: dict, mode: str) -> dict | None:
+    """The input layouts for another pass, or None when this pass already used the right ones."""
+    wanted = {k: v for k, v in ft.first_conversion.items() if v[0] == "cf"}
+    if mode == "keep" or not wanted or wanted.keys() <= layouts.keys():
+        return None
+    return {**layouts, **wanted}
 
 
 class _ArgsView:

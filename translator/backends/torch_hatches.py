@@ -49,7 +49,12 @@ def conv(ctx: LayerContext) -> Emission:
     overrides, pre_pad = {}, None
     if ctx.arg("padding") == "same":
         if all(s == 1 for s in strides):
-            overrides["padding"] = "same"
+            if all(is_int(k) and k % 2 == 1 and is_int(d) for k, d in zip(kernel, dilation)):
+                pads = _compact(tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation)))
+                if pads != 0:
+                    overrides["padding"] = pads     # odd kernels: 'same' is a symmetric pad
+            else:
+                overrides["padding"] = "same"
         else:
             if not all(is_int(k) for k in kernel):
                 raise TranslationError("FWT202", "padding='same' with stride > 1 needs a constant "

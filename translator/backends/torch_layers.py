@@ -106,6 +106,39 @@ class LayerContext:
 INFER = {"channels": LayerContext.channels}
 
 
+# torch's own argument order for the keywords that modules share (a readable, familiar call)
+KEYWORD_ORDER = ["stride", "padding", "output_padding", "dilation", "groups", "num_layers", "eps", "momentum",
+                 "affine", "elementwise_affine", "bias", "batch_first", "dropout", "bidirectional",
+                 "padding_mode", "return_indices", "ceil_mode", "count_include_pad"]
+
+
+def _is_literal(node) -> bool:
+    if isinstance(node, (cst.Integer, cst.Float, cst.SimpleString)):
+        return True
+    if isinstance(node, cst.Name):
+        return node.value in ("True", "False", "None")
+    if isinstance(node, cst.UnaryOperation):
+        return _is_literal(node.expression)
+    if isinstance(node, (cst.Tuple, cst.List)):
+        return all(_is_literal(el.value) for el in node.elements)
+    return False
+
+
+def _source_node(ctx, p):
+    """The argument as written, when it is an expression worth keeping (a name, not a literal)."""
+    val = ctx.layer.args.get(p.keras)
+    if val is None:
+        for alias in p.keras2:
+            val = ctx.layer.args.get(alias) or val
+    if val is None or val.node is None or _is_literal(val.node) or not val.known:
+        return None
+    return val.node
+
+
+def _is_default(p, value, rule) -> bool:
+    return p.has_torch_default and p.torch not in rule.torch_positional and _compact(value) == p.torch_default
+
+
 def _compact(value):
     """(3, 3) -> 3: torch accepts an int for a square window, and it reads better."""
     if isinstance(value, tuple) and value and all(v == value[0] for v in value):
@@ -158,6 +191,10 @@ def build_ctor(ctx: LayerContext, torch_path: str | None = None, overrides: dict
                 value = ctx.layer.args[p.keras].node
             elif p.value != "identity":
                 value = _transform(ctx, p, value, rank)
+            source = _source_node(ctx, p)
+            if source is not None and not isinstance(value, cst.CSTNode) and \
+                    _compact(value) == _compact(ctx.arg(p.keras)) and not _is_default(p, value, rule):
+                value = source      # keep the name the user wrote (e.g. NUM_CLASSES)
         elif p.infer:
             try:
                 value = INFER[p.infer](ctx)
@@ -182,6 +219,7 @@ def build_ctor(ctx: LayerContext, torch_path: str | None = None, overrides: dict
         else:
             keywords.append((p.torch, node))
     keywords += [(k, v if isinstance(v, cst.CSTNode) else to_node(v)) for k, v in overrides.items()]
+    keywords.sort(key=lambda kv: KEYWORD_ORDER.index(kv[0]) if kv[0] in KEYWORD_ORDER else len(KEYWORD_ORDER))
     if lazy:
         torch_path = LAZY[torch_path]
         positional.pop("in_features", None), positional.pop("in_channels", None)

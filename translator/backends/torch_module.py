@@ -55,11 +55,11 @@ def interface(names, metas) -> list[InterfaceTensor]:
     return out
 
 
-def class_def(name: str, init_params: cst.Parameters | None, init_body: list, forward_params: list[str],
-              forward_body: list, leading_lines=()) -> cst.ClassDef:
-    """class Name(nn.Module) with __init__ and forward."""
+def class_def(name: str, base: cst.BaseExpression, init_params: cst.Parameters | None, init_body: list,
+              forward_params: list[str], forward_body: list, leading_lines=()) -> cst.ClassDef:
+    """class Name(<base>) with __init__ and forward."""
     skeleton = cst.parse_statement(
-        f"class {name}(nn.Module):\n"
+        f"class {name}(Base):\n"
         f"    def __init__(self):\n        super().__init__()\n\n"
         f"    def forward(self, {', '.join(forward_params)}):\n        pass\n")
     init, forward = skeleton.body.body
@@ -67,9 +67,19 @@ def class_def(name: str, init_params: cst.Parameters | None, init_body: list, fo
         params = [cst.Param(cst.Name("self"))] + list(init_params.params)
         init = init.with_changes(params=init_params.with_changes(params=params))
     init = init.with_changes(body=init.body.with_changes(body=list(init.body.body) + init_body))
-    forward = forward.with_changes(body=forward.body.with_changes(body=forward_body))
-    return skeleton.with_changes(body=skeleton.body.with_changes(body=[init, forward]),
+    forward = forward.with_changes(body=forward.body.with_changes(body=strip_leading_blank(forward_body)))
+    return skeleton.with_changes(bases=[cst.Arg(base)], body=skeleton.body.with_changes(body=[init, forward]),
                                  leading_lines=list(leading_lines))
+
+
+def strip_leading_blank(body: list) -> list:
+    """No blank line right after `def ...:` (comments stay)."""
+    if body and isinstance(body[0], (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+        lines = list(body[0].leading_lines)
+        while lines and lines[0].comment is None:
+            lines.pop(0)
+        body = [body[0].with_changes(leading_lines=lines)] + list(body[1:])
+    return body
 
 
 def model_info(name, torch_class, form, line, ft, input_names, input_metas) -> ModelInfo:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from ..backends.torch_forward import ForwardTranslator
+from ..backends.torch_forward import ForwardTranslator, input_meta, next_layouts
 from ..backends.torch_layers import LayerContext, ShapeUnknown, emit_layer
 from ..backends.torch_module import interface, layer_mappings
 from ..findings import TranslationError
@@ -84,8 +84,8 @@ class SubclassTranslator:
         shapes = find_build_shapes(owner.module, owner.table, self.cls.name.value,
                                    lambda n: evaluate(n, owner.scope))
         shapes = shapes or owner.options.input_shapes
-        layouts: dict[str, str] = {}
-        for _ in range(2):
+        layouts: dict = {}
+        while True:
             ft.env = {}
             ft.emissions = {}
             ft.first_conversion = {}
@@ -93,14 +93,13 @@ class SubclassTranslator:
             ft.notes = []
             for layer in ft.layers:
                 layer.in_metas, layer.calls, layer.extra = None, 0, {}
-            metas = [TensorMeta((None,) + tuple(shapes[i]) if shapes and i < len(shapes) else None,
-                                layouts.get(n, "cl"), origin=n) for i, n in enumerate(names)]
+            metas = [input_meta(n, shapes[i] if shapes and i < len(shapes) else None, "float32", layouts)
+                     for i, n in enumerate(names)]
             ft.env.update(zip(names, metas))
             body = ft.block(call.body.body)
-            wanted = {k: v for k, v in ft.first_conversion.items() if v == "cf"}
-            if owner.options.layout == "keep" or not wanted or wanted.keys() <= layouts.keys():
+            layouts = next_layouts(ft, layouts, owner.options.layout)
+            if layouts is None:
                 break
-            layouts.update(wanted)
         for layer in ft.layers:
             if id(layer) not in ft.emissions:
                 self.emit_unused(ft, layer)

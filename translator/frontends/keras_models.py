@@ -40,6 +40,7 @@ class ModelSite:
     layer_comments: dict = field(default_factory=dict)          # id(layer node) -> (above, trailing)
     forward: list = field(default_factory=list)                 # functional: the graph statements
     line: int = 0
+    name: str | None = None                                     # name= given to the model
 
 
 def _single_assign(stmt) -> tuple[str | None, cst.BaseExpression | None]:
@@ -157,8 +158,13 @@ class BlockScanner:
                     tensors[target] = id(stmt)
         return sites
 
+    def model_name(self, call: cst.Call) -> str | None:
+        node = _kwarg(call, "name")
+        value = self.evaluate(node) if node is not None else None
+        return value if isinstance(value, str) and value.isidentifier() else None
+
     def sequential(self, var, stmt, call: cst.Call) -> ModelSite:
-        site = ModelSite("sequential", var, stmt, line=line_of(stmt))
+        site = ModelSite("sequential", var, stmt, line=line_of(stmt), name=self.model_name(call))
         site.graph.add(id(stmt))
         layers = _kwarg(call, "layers", position=0)
         for node in _list_items(layers) if layers is not None else []:
@@ -236,7 +242,7 @@ class BlockScanner:
         return True
 
     def functional(self, var, stmt, call: cst.Call, inputs: dict, graph: list) -> ModelSite:
-        site = ModelSite("functional", var, stmt, line=line_of(stmt))
+        site = ModelSite("functional", var, stmt, line=line_of(stmt), name=self.model_name(call))
         ins = _kwarg(call, "inputs", "input", position=0)
         outs = _kwarg(call, "outputs", "output", position=1)
         if ins is None or outs is None:
@@ -249,9 +255,13 @@ class BlockScanner:
                 raise TranslationError("FWT103", f"model input '{name}' is not a keras.Input here",
                                        line_of(stmt))
             site.inputs.append(inputs[name])
+        if isinstance(outs, cst.Name):       # outputs = [a, b]; keras.Model(inputs, outputs)
+            bound = _list_bound_to(outs.value, graph)
+            if bound is not None:
+                outs = bound
         site.outputs = _list_items(outs)
         site.multi_output = isinstance(outs, (cst.List, cst.Tuple))
-        site.forward = list(graph)
+        site.forward = _live(graph, site.outputs)
         site.graph = {id(s) for s in graph} | {id(stmt)}
         return site
 
@@ -281,6 +291,40 @@ def element_comments(container) -> dict:
         out[id(el.value)] = (above, trailing)
         above = next_above
     return out
+
+
+def _list_bound_to(name: str, graph: list):
+    """The list/tuple literal last assigned to `name` in the graph statements, if any."""
+    for stmt in reversed(graph):
+        var, value = _single_assign(stmt)
+        if var == name:
+            return value if isinstance(value, (cst.List, cst.Tuple)) else None
+    return None
+
+
+def _live(graph: list, outputs: list) -> list:
+    """The graph statements that the outputs depend on (Keras leaves the others out of the model)."""
+    needed: set[str] = set()
+    for node in outputs:
+        needed |= _names_in(node)
+    keep = []
+    for stmt in reversed(graph):
+        targets = set(_assigned_names(stmt))
+        if targets & needed:
+            keep.append(stmt)
+            needed |= _names_in(stmt) - targets if not (targets & _names_in_value(stmt)) else _names_in(stmt)
+    return list(reversed(keep))
+
+
+def _names_in_value(stmt) -> set[str]:
+    if isinstance(stmt, cst.SimpleStatementLine):
+        found: set[str] = set()
+        for small in stmt.body:
+            value = getattr(small, "value", None)
+            if value is not None:
+                found |= _names_in(value)
+        return found
+    return _names_in(stmt)
 
 
 def _assigned_names(stmt) -> list[str]:

@@ -16,9 +16,9 @@ def module_scope(module: cst.Module) -> dict:
             for small in stmt.body:
                 if isinstance(small, cst.Assign):
                     for t in small.targets:
-                        if isinstance(t.target, cst.Name):
-                            counts[t.target.value] = counts.get(t.target.value, 0) + 1
-                            scope[t.target.value] = evaluate(small.value, scope)
+                        for name, value in _bindings(t.target, small.value, scope):
+                            counts[name] = counts.get(name, 0) + 1
+                            scope[name] = value
     return {k: v for k, v in scope.items() if counts[k] == 1 and v is not UNKNOWN}
 
 
@@ -31,12 +31,25 @@ def function_scope(func: cst.FunctionDef, base: dict) -> dict:
     for stmt in func.body.body:
         if isinstance(stmt, cst.SimpleStatementLine):
             for small in stmt.body:
-                if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
-                    name = small.targets[0].target.value
-                    assigned[name] = assigned.get(name, 0) + 1
-                    value = evaluate(small.value, scope)
-                    if assigned[name] == 1 and value is not UNKNOWN:
-                        scope[name] = value
-                    else:
-                        scope.pop(name, None)
+                if isinstance(small, cst.Assign) and len(small.targets) == 1:
+                    for name, value in _bindings(small.targets[0].target, small.value, scope):
+                        assigned[name] = assigned.get(name, 0) + 1
+                        if assigned[name] == 1 and value is not UNKNOWN:
+                            scope[name] = value
+                        else:
+                            scope.pop(name, None)
     return scope
+
+
+def _bindings(target, value, scope) -> list:
+    """(name, value) pairs bound by `target = value`, unpacking tuples: `rows, cols = 28, 28`."""
+    if isinstance(target, cst.Name):
+        return [(target.value, evaluate(value, scope))]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        names = [el.value for el in target.elements]
+        values = evaluate(value, scope)
+        if all(isinstance(n, cst.Name) for n in names):
+            if isinstance(values, (tuple, list)) and len(values) == len(names):
+                return [(n.value, v) for n, v in zip(names, values)]
+            return [(n.value, UNKNOWN) for n in names]
+    return []
