@@ -71,7 +71,7 @@ def test_translates_to_stdout(src):
     path = src(CNN)
     proc = run(str(path), "--to", "torch")
     assert proc.returncode == 0, proc.stderr
-    assert "class MnistCnn(nn.Module):" in proc.stdout
+    assert "class BuildModel(nn.Module):" in proc.stdout
     assert "nn.Conv2d(1, 8, 3)" in proc.stdout
     compile(proc.stdout, "out.py", "exec")
     assert "converted 4/4 layer and op sites in 1 model(s); 0 need attention" in proc.stderr
@@ -87,7 +87,7 @@ def test_output_file_written_input_untouched(src, tmp_path):
     proc = run(str(path), "--to", "torch", "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == ""
-    assert "class MnistCnn(nn.Module):" in out.read_text()
+    assert "class BuildModel(nn.Module):" in out.read_text()
     assert path.read_bytes() == before
     assert [p.name for p in out.parent.iterdir()] == ["model_torch.py"]   # no temp file left
 
@@ -108,7 +108,7 @@ def test_in_place_rewrites_input(src):
     proc = run(str(path), "--to", "torch", "--in-place")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == ""
-    assert "class MnistCnn(nn.Module):" in path.read_text()
+    assert "class BuildModel(nn.Module):" in path.read_text()
     assert path.stat().st_mode & 0o777 == 0o640
     assert [p.name for p in path.parent.iterdir()] == ["model.py"]
 
