@@ -21,10 +21,11 @@ from ..rules import LayerRule, RuleSet
 from ..values import make_val, to_node
 from .torch_code import Imports, call, method, permute, to_cf_perm, to_cl_perm
 from .torch_layers import Emission, LayerContext, ShapeUnknown, apply_activation, emit_layer
-from . import torch_hatches  # noqa: F401  (registers the emit hatches)
+from .torch_layers import discover_hatches
 from .torch_inline import inline_call
 from .torch_ops import emit_op
 
+discover_hatches()
 FLAT_CONSUMERS = {"dense"}       # rules whose weights absorb a channels-first flatten order
 _SNAKE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
@@ -185,7 +186,9 @@ class ForwardTranslator:
         return exprs, metas
 
     # ---- applying a layer ------------------------------------------------------------------------
-    def apply_layer(self, layer: Layer, exprs, metas, node: cst.CSTNode):
+    def apply_layer(self, layer: Layer, exprs, metas, call_args: dict, node: cst.CSTNode):
+        """The layer applied to its inputs: (expression, meta), or (expression, [metas]) when the
+        layer has several outputs (its shape function returns several shapes)."""
         self.sites += 1
         rule = layer.rule
         exprs, metas = self.prepare_inputs(rule, exprs, metas)
@@ -202,21 +205,25 @@ class ForwardTranslator:
             self.emissions[id(layer)] = (emission, ctx)
         emission, ctx = self.emissions[id(layer)]
         layer.calls += 1
-        out = self.out_meta(ctx, rule, metas)
-        ctx.out_meta = out
+        ctx.call_args = call_args
+        outs = self.out_metas(ctx, rule, metas)
+        ctx.out_meta, ctx.out_metas = outs[0], outs
         if rule.id in FLAT_CONSUMERS and metas[0].flat_from is not None:
             layer.extra["flatten_from"] = list(metas[0].flat_from)
-        return emission.apply(exprs, metas), out
+        return emission.apply(exprs, metas), outs[0] if len(outs) == 1 else outs
 
-    def out_meta(self, ctx: LayerContext, rule: LayerRule, metas) -> TensorMeta:
+    def out_metas(self, ctx: LayerContext, rule: LayerRule, metas) -> list[TensorMeta]:
         shapes = [m.shape for m in metas]
-        out_shape = None
+        out_shapes = [None]
         if all(s is not None for s in shapes):
-            view = _ArgsView(ctx)
+            ctx.in_shapes = shapes
             try:
-                out_shape = SHAPE_FUNCTIONS[rule.shape](view, shapes)[0]
+                out_shapes = SHAPE_FUNCTIONS[rule.shape](_ArgsView(ctx), shapes) or [None]
             except (ShapeError, TypeError, KeyError, IndexError, ZeroDivisionError):
-                out_shape = None
+                out_shapes = [None]
+        return [self.one_out_meta(ctx, rule, metas, shape) for shape in out_shapes]
+
+    def one_out_meta(self, ctx: LayerContext, rule: LayerRule, metas, out_shape) -> TensorMeta:
         first = metas[0]
         layout = "cl" if rule.layout == "cl" else ("cf" if rule.layout == "cf" else first.layout)
         if out_shape is not None and len(out_shape) <= 2:
@@ -238,26 +245,41 @@ class ForwardTranslator:
         text = dotted(func)
         return self.layer_refs.get(text) if text else None
 
-    def tensor_inputs(self, node: cst.Call, what: str):
-        """The tensor argument(s) of a layer call: `layer(x)`, `layer([a, b])`, `layer(inputs=x)`."""
-        first = None
+    def tensor_inputs(self, node: cst.Call, layer: Layer):
+        """The inputs of a layer call: `layer(x)`, `layer([a, b])`, `layer(inputs=x)`, and the extra
+        arguments its rule accepts (`call_args`): later positionals and keywords, e.g. `mha(q, v, key=k)`.
+
+        Returns (input exprs, input metas, {name: (expr, meta, Val)}).
+        """
+        what, accepted = layer.keras_class, list(layer.rule.call_args) if layer.rule else []
+        first, extra, positional = None, {}, 0
         for arg in node.args:
-            if arg.keyword is None and first is None:
+            name = arg.keyword.value if arg.keyword is not None else None
+            if arg.star:
+                raise TranslationError("FWT201", f"{what}: *args in a layer call are not supported", _line(node))
+            if name is None and first is None:
                 first = arg.value
-            elif arg.keyword is not None and arg.keyword.value == "inputs":
-                first = arg.value
-            elif arg.keyword is not None and arg.keyword.value == "training":
                 continue
-            else:
-                raise TranslationError("FWT201", f"{what}: call argument "
-                                       f"'{arg.keyword.value if arg.keyword else '...'}' is not supported",
-                                       _line(node))
+            if name == "inputs":
+                first = arg.value
+                continue
+            if name == "training":
+                continue
+            if name is None:
+                if positional >= len(accepted):
+                    raise TranslationError("FWT201", f"{what}: too many call arguments", _line(node))
+                name = accepted[positional]
+                positional += 1
+            if name not in accepted:
+                raise TranslationError("FWT201", f"{what}: call argument '{name}' is not supported", _line(node))
+            expr, meta = self.expr(arg.value)
+            extra[name] = (expr, meta, make_val(arg.value, self.scope))
         if first is None:
             raise TranslationError("FWT201", f"{what}: called without an input", _line(node))
         items = first.elements if isinstance(first, (cst.List, cst.Tuple)) else None
         values = [el.value for el in items] if items is not None else [first]
         pairs = [self.expr(v) for v in values]
-        return [p[0] for p in pairs], [p[1] for p in pairs]
+        return [p[0] for p in pairs], [p[1] for p in pairs], extra
 
     def expr(self, node: cst.BaseExpression):
         """(translated expression, TensorMeta or None for non-tensors)."""
@@ -301,14 +323,12 @@ class ForwardTranslator:
             return self.inline(node)
         layer = self.layer_of(func)
         if layer is not None:
-            exprs, metas = self.tensor_inputs(node, layer.keras_class)
-            return self.apply_layer(layer, exprs, metas, node)
+            return self.apply_layer(layer, *self.tensor_inputs(node, layer), node)
         if isinstance(func, cst.Call):
             found = self.rule_for(func.func)
             if found is not None:
                 layer = self.new_layer(func, *found)
-                exprs, metas = self.tensor_inputs(node, layer.keras_class)
-                return self.apply_layer(layer, exprs, metas, node)
+                return self.apply_layer(layer, *self.tensor_inputs(node, layer), node)
         path = self.table.resolve(func)
         if path is not None and path in self.rules.functions:
             return self.merge_function(node, path)
@@ -348,8 +368,7 @@ class ForwardTranslator:
         layer = self.new_layer(node, path, rule, args=ctor_args)
         inputs = positional[0].value
         call_node = cst.Call(func=cst.Name("_"), args=[cst.Arg(inputs)])
-        exprs, metas = self.tensor_inputs(call_node, layer.keras_class)
-        return self.apply_layer(layer, exprs, metas, node)
+        return self.apply_layer(layer, *self.tensor_inputs(call_node, layer), node)
 
     def binary(self, node: cst.BinaryOperation):
         left, lm = self.expr(node.left)
@@ -455,12 +474,20 @@ class ForwardTranslator:
 
     def bind_targets(self, targets, value, meta):
         for target in targets:
-            t = target.target
-            if isinstance(t, cst.Name):
-                if meta is None:
-                    self.env.pop(t.value, None)
-                else:
-                    self.env[t.value] = meta
+            self.bind(target.target, meta)
+
+    def bind(self, t, meta):
+        """Record what a name holds after an assignment; several outputs unpack into a tuple target."""
+        if isinstance(t, cst.Name):
+            if meta is None or isinstance(meta, list):
+                self.env.pop(t.value, None)
+            else:
+                self.env[t.value] = meta
+        elif isinstance(t, (cst.Tuple, cst.List)):
+            elements = [el.value for el in t.elements]
+            metas = meta if isinstance(meta, list) and len(meta) == len(elements) else [None] * len(elements)
+            for el, m in zip(elements, metas):
+                self.bind(el, m)
 
     def return_value(self, value):
         items = value.elements if isinstance(value, (cst.Tuple, cst.List)) else None
@@ -578,11 +605,20 @@ def next_layouts(ft: "ForwardTranslator", layouts: dict, mode: str) -> dict | No
 
 
 class _ArgsView:
+    """What a shape function sees: constructor arguments (rule defaults applied) and call arguments."""
+
     def __init__(self, ctx: LayerContext):
         self.ctx = ctx
 
     def __getitem__(self, name):
+        if name in getattr(self.ctx, "call_args", {}):
+            return self.ctx.call_args[name][2].const
         return self.ctx.arg(name)
+
+    def call_meta(self, name):
+        """The meta of a tensor passed as a call argument (None when not given)."""
+        entry = getattr(self.ctx, "call_args", {}).get(name)
+        return entry[1] if entry else None
 
 
 def _binary_of(op):

@@ -29,6 +29,17 @@ LAZY = {"torch.nn.Linear": "torch.nn.LazyLinear", "torch.nn.Conv1d": "torch.nn.L
         "torch.nn.BatchNorm2d": "torch.nn.LazyBatchNorm2d"}
 
 
+def discover_hatches() -> None:
+    """Import every translator/backends/torch_hatches*.py module: each registers hatches by name."""
+    import importlib
+    import pkgutil
+    from pathlib import Path
+
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if info.name.startswith("torch_hatches"):
+            importlib.import_module(f"{__package__}.{info.name}")
+
+
 def hatch(name: str):
     def register(fn):
         HATCHES[name] = fn
@@ -60,6 +71,9 @@ class LayerContext:
         self.rules = rules
         self.self_ref = self_ref
         self.notes: list = []
+        self.call_args: dict = {}       # extra call arguments of the current call: name -> (expr, meta, Val)
+        self.out_meta = None            # the (first) output of the current call
+        self.out_metas: list = []
 
     # ---- arguments -------------------------------------------------------------------------
     def arg(self, name: str, need_const: bool = True):

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .transforms import VALUE_TRANSFORMS, WEIGHT_TRANSFORMS
+from .transforms import VALUE_TRANSFORMS, WEIGHT_TRANSFORMS, discover_transforms
 
 BUILTIN_RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 LAYOUTS = ("cl", "cf", "any")
@@ -67,6 +67,7 @@ class LayerRule:
     torch_positional: list[str] = field(default_factory=list)
     positional: int | None = None    # how many leading Keras params may be given positionally
     rank: int | None = None          # input rank assumed when the input shape is unknown
+    call_args: list[str] = field(default_factory=list)   # extra arguments accepted when called
     source: str = ""
 
     def param(self, keras_name: str) -> Param | None:
@@ -121,7 +122,7 @@ class RuleSet:
 _PARAM_KEYS = {"keras", "torch", "default", "torch_default", "value", "infer", "lower", "allowed",
                "keras2", "const"}
 _LAYER_KEYS = {"id", "keras", "torch", "layout", "shape", "params", "weights", "emit", "functions",
-               "torch_positional", "positional", "rank", "examples", "note"}
+               "torch_positional", "positional", "rank", "call_args", "examples", "note"}
 _ACT_KEYS = {"id", "keras", "torch", "args", "note"}
 _OP_KEYS = {"id", "keras", "torch", "params", "emit", "layout", "shape", "note"}
 OP_LAYOUTS = ("any", "axis", "cl")
@@ -183,7 +184,7 @@ def _layer(path, data) -> LayerRule:
         shape=data["shape"], params=[_param(path, entry, p) for p in _as_list(data.get("params"))],
         weights=weights, emit=data.get("emit"), functions=_as_list(data.get("functions")),
         torch_positional=_as_list(data.get("torch_positional")), positional=data.get("positional"),
-        rank=data.get("rank"), source=str(path))
+        rank=data.get("rank"), call_args=_as_list(data.get("call_args")), source=str(path))
 
 
 def _activation(path, data) -> ActivationRule:
@@ -250,6 +251,7 @@ def load_rules(extra_dirs: tuple[str, ...] = ()) -> RuleSet:
 
 @lru_cache(maxsize=8)
 def _load_rules(extra_dirs: tuple[str, ...]) -> RuleSet:
+    discover_transforms()
     rules = RuleSet()
     for directory in (str(BUILTIN_RULES_DIR),) + extra_dirs:
         d = Path(directory)

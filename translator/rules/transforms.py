@@ -14,6 +14,17 @@ WEIGHT_TRANSFORMS: dict[str, Callable[..., Any]] = {}
 INVERSES: dict[str, str] = {}
 
 
+def discover_transforms() -> None:
+    """Import every translator/rules/transforms_*.py module: each registers its transforms by name."""
+    import importlib
+    import pkgutil
+    from pathlib import Path
+
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if info.name.startswith("transforms_"):
+            importlib.import_module(f"{__package__}.{info.name}")
+
+
 def value_transform(name: str, inverse: str | None = None):
     def register(fn):
         VALUE_TRANSFORMS[name] = fn
