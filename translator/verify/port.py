@@ -157,6 +157,17 @@ def _flatten_permute(array, flat_from):
     return w.reshape(out, -1)
 
 
+def _tensor_at(module, path: str):
+    """A parameter or buffer by a dotted path inside a module (`weight`, `0.weight`, `pointwise.bias`)."""
+    owner = module
+    *parents, name = path.split(".")
+    for part in parents:
+        owner = getattr(owner, part, None)
+        if owner is None:
+            return None
+    return getattr(owner, name, None)
+
+
 def port_weights(keras_model, torch_module, mapping=None):
     """Copy weights; returns the list of (keras weight path, torch parameter path) ported."""
     import numpy as np
@@ -177,7 +188,7 @@ def port_weights(keras_model, torch_module, mapping=None):
             value = WEIGHT_TRANSFORMS[spec.transform](weights[spec.keras])
             if extra.get("flatten_from") and spec.torch == "weight":
                 value = _flatten_permute(value, extra["flatten_from"])
-            target = getattr(module, spec.torch, None)
+            target = _tensor_at(module, spec.torch)
             if target is None:
                 raise PortError(f"torch module '{names.get(id(module))}' has no '{spec.torch}'")
             if isinstance(target, torch.nn.parameter.UninitializedParameter):
