@@ -26,6 +26,7 @@ CASES = {
     "helper-functions-inlined": ("helper_functions.py", "build_resnet(width=4)", "build_resnet",
                                  [((2, 32, 32, 3), "float32")]),
     "legacy-backend-ops": ("legacy_backend_ops.py", "model", "Head", [((2, 12, 12, 3), "float32")]),
+    "lambda-layers": ("lambda_layers.py", "model", "model", [((2, 8, 8, 3), "float32")]),
 }
 
 

@@ -36,6 +36,16 @@ def evaluate(node: cst.BaseExpression | None, scope: dict) -> object:
                 return UNKNOWN
             items.append(v)
         return tuple(items) if isinstance(node, cst.Tuple) else list(items)
+    if isinstance(node, cst.Dict):
+        out = {}
+        for el in node.elements:
+            if not isinstance(el, cst.DictElement):
+                return UNKNOWN
+            k, v = evaluate(el.key, scope), evaluate(el.value, scope)
+            if k is UNKNOWN or v is UNKNOWN:
+                return UNKNOWN
+            out[k] = v
+        return out
     if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
         v = evaluate(node.expression, scope)
         if isinstance(v, Sym):

@@ -23,6 +23,7 @@ from .torch_code import Imports, call, method, permute, to_cf_perm, to_cl_perm
 from .torch_layers import Emission, LayerContext, ShapeUnknown, apply_activation, emit_layer
 from .torch_layers import discover_hatches
 from .torch_inline import inline_call
+from .torch_lambda import apply_lambda
 from .torch_ops import emit_op
 
 discover_hatches()
@@ -189,8 +190,10 @@ class ForwardTranslator:
     def apply_layer(self, layer: Layer, exprs, metas, call_args: dict, node: cst.CSTNode):
         """The layer applied to its inputs: (expression, meta), or (expression, [metas]) when the
         layer has several outputs (its shape function returns several shapes)."""
-        self.sites += 1
         rule = layer.rule
+        if rule.id == "lambda":
+            return apply_lambda(self, layer, exprs, metas, call_args, node)
+        self.sites += 1
         exprs, metas = self.prepare_inputs(rule, exprs, metas)
         if layer.in_metas is None:
             layer.in_metas = metas
