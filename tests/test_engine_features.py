@@ -11,7 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import pytest
 
 from translator import translate_source
-from translator.verify.compare import compare_source, random_input
+from translator.verify.compare import compare_source, random_input, randomize_weights
 
 SOURCES = Path(__file__).parent / "sources"
 
@@ -27,6 +27,9 @@ CASES = {
                                  [((2, 32, 32, 3), "float32")]),
     "legacy-backend-ops": ("legacy_backend_ops.py", "model", "Head", [((2, 12, 12, 3), "float32")]),
     "lambda-layers": ("lambda_layers.py", "model", "model", [((2, 8, 8, 3), "float32")]),
+    "custom-layer-classes-build-weights": ("custom_layers.py", "model", "Net", [((2, 16, 16, 3), "float32")]),
+    "custom-layers-in-functional": ("custom_layers.py", "build_functional(units=3)", "build_functional",
+                                    [((2, 10, 4), "float32")]),
 }
 
 
@@ -44,7 +47,8 @@ def _inputs(specs):
 def test_case_matches_numerically(case, layout):
     source, entry, name, specs = CASES[case]
     code = (SOURCES / source).read_text()
-    comparison = compare_source(code, entry, _inputs(specs), model_name=name, layout=layout)
+    comparison = compare_source(code, entry, _inputs(specs), model_name=name, layout=layout,
+                                prepare=randomize_weights)
     assert comparison.ok(), (comparison.max_abs, comparison.scale, comparison.result.code)
 
 

@@ -81,7 +81,11 @@ def translate_source(code: str, to: str = "torch", layout: str = "native", input
                       file=filename)
     module = index_positions(module)
     shapes = _shapes(input_shape)
-    translator = KerasToTorch(module, load_rules(tuple(rules)), Options(layout, shapes), filename)
+    rule_set, options = load_rules(tuple(rules)), Options(layout, shapes)
+    translator = KerasToTorch(module, rule_set, options, filename)
+    if translator.keras_classes:      # a first pass finds how the file's layer classes are called
+        translator.run()
+        translator = KerasToTorch(module, rule_set, options, filename, translator.shaped_candidates())
     out = translator.run()
     new_module = out.module
     if out.models:

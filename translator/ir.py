@@ -31,6 +31,8 @@ def _fold(a, b, op: str):
         return a
     if op == "+" and a == 0:
         return b
+    if op == "//" and b == 1:
+        return a
     return Sym(f"{_paren(a, op, False)} {op} {_paren(b, op, True)}")
 
 

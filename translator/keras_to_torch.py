@@ -5,7 +5,7 @@ and a finding; the rest of the file is untouched.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
@@ -16,7 +16,7 @@ from .findings import Finding, TranslationError
 from .frontends.keras_classes import SubclassTranslator, keras_base
 from .frontends.keras_models import MODEL_API, BlockScanner, ModelSite
 from .frontends.scopes import function_scope, module_scope
-from .ir import ModelInfo, TensorMeta
+from .ir import UNKNOWN, ModelInfo, TensorMeta
 from .names import ImportTable
 from .positions import line_of
 from .rules import RuleSet
@@ -66,7 +66,8 @@ def class_name_for(base: str, taken: set[str]) -> str:
 
 
 class KerasToTorch:
-    def __init__(self, module: cst.Module, rules: RuleSet, options: Options, filename: str):
+    def __init__(self, module: cst.Module, rules: RuleSet, options: Options, filename: str,
+                 class_ranks: dict | None = None):
         self.module = module
         self.rules = rules
         self.options = options
@@ -81,6 +82,14 @@ class KerasToTorch:
         self.model_classes: set[str] = set()
         self.inlined: set[str] = set()
         self.helpers = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
+        self.keras_classes = {s.name.value: s for s in module.body
+                              if isinstance(s, cst.ClassDef) and keras_base(s, self.table)}
+        self.class_ranks = dict(class_ranks or {})     # classes translated with a symbolic input shape
+        self.shaped_classes: set[str] = set(self.class_ranks)
+        self.call_sites: dict[str, list] = {}          # class -> input shapes it is called with
+        self.class_infos: dict[str, ModelInfo] = {}
+        self._outputs_cache: dict = {}
+        self._active: set[str] = set()
 
     def finding(self, code: str, message: str, line: int) -> None:
         self.result.findings.append(Finding(code, message, line, 0, self.filename))
@@ -89,6 +98,7 @@ class KerasToTorch:
     def run(self) -> ModuleResult:
         body = self.block(list(self.module.body), self.scope, None)
         body = self.drop_inlined_helpers(body)
+        self.expand_mappings()
         footer = list(self.module.footer)
         if body and _is_placeholder(body[-1]):     # a commented-out last statement needs no `pass`
             footer = list(body.pop().leading_lines) + footer
@@ -106,7 +116,7 @@ class KerasToTorch:
 
     def block(self, statements: list, scope: dict, func: cst.FunctionDef | None) -> list:
         """Translate the models defined in one block; returns the new statements of the block."""
-        scanner = BlockScanner(self.table, scope, lambda node: evaluate(node, scope))
+        scanner = BlockScanner(self.table, scope, lambda node: evaluate(node, scope), self.keras_classes)
         try:
             sites = scanner.scan(statements)
         except TranslationError as err:
@@ -127,8 +137,6 @@ class KerasToTorch:
             removed |= site.graph - set(new)
         out = []
         for stmt in statements:
-            if out and _is_placeholder(out[-1]):
-                stmt = stmt.with_changes(leading_lines=list(out.pop().leading_lines) + list(stmt.leading_lines))
             if id(stmt) in replaced:
                 out += replaced[id(stmt)]
             elif id(stmt) in removed:
@@ -139,7 +147,7 @@ class KerasToTorch:
                 out += self.subclass(stmt)
             else:
                 out.append(self.model_api(stmt))
-        return out
+        return _merge_placeholders(out)
 
     def flag_first(self, statements, err):
         return [flag(s, err.code, err.message) if line_of(s) == err.line or i == 0 and not err.line else s
@@ -230,6 +238,9 @@ class KerasToTorch:
         while True:
             ft = ForwardTranslator(self.rules, self.table, self.imports, scope, self.options.layout)
             ft.functions = {k: v for k, v in self.helpers.items() if func is None or k != func.name.value}
+            ft.custom_classes = set(self.keras_classes)
+            ft.custom_outputs = self.custom_outputs
+            ft.shaped_classes = self.shaped_classes
             metas = self.input_metas(site, layouts)
             names = [spec.name for spec in site.inputs] or ["x"]
             ft.env.update(zip(names, metas))
@@ -264,19 +275,6 @@ class KerasToTorch:
             small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
             if isinstance(small, cst.Assign) and id(small.value) in input_ids:
                 continue
-            if isinstance(small, cst.Assign) and isinstance(small.value, cst.Call) and len(small.targets) == 1 \
-                    and isinstance(small.targets[0].target, cst.Name):
-                found = ft.rule_for(small.value.func) if not isinstance(small.value.func, cst.Call) else None
-                if found is not None:
-                    var = small.targets[0].target.value
-                    name = ft.bind_args(small.value, found[1], found[0]).get("name")
-                    attr = None if name is not None else ft.unique_attr(var)
-                    layer = ft.new_layer(small.value, *found, attr=attr)
-                    trailing = stmt.trailing_whitespace.comment
-                    layer.comments = ([line.comment.value for line in stmt.leading_lines if line.comment],
-                                      trailing.value if trailing else None)
-                    ft.layer_refs[var] = layer
-                    continue
             out.append(stmt)
         outputs = site.outputs
         value = outputs[0] if not getattr(site, "multi_output", False) else cst.Tuple(
@@ -287,17 +285,82 @@ class KerasToTorch:
     # ---- subclassed models ------------------------------------------------------------------------------
     def subclass(self, cls: cst.ClassDef) -> list:
         translator = SubclassTranslator(self, cls)
+        rank = self.class_ranks.get(cls.name.value)
         try:
-            new_cls, ft, info = translator.translate()
+            done = translator.translate(symbolic_rank=rank, layout="native" if rank else None)
         except TranslationError as err:
             self.fail(err, line_of(cls))
             return [flag(cls, err.code, err.message)]
+        new_cls, ft, info = done.cls, done.ft, done.info
+        self.class_infos[cls.name.value] = info
         self.result.models.append(info)
         self.result.sites += ft.sites
         for code, message, line in ft.notes:
             self.finding(code, message, line)
         self.model_classes.add(cls.name.value)
         return [new_cls]
+
+    # ---- custom layer classes used as layers ------------------------------------------------------------
+    def custom_outputs(self, class_name: str, ctor: cst.Call, in_metas: list, scope: dict):
+        """Outputs and input layouts of a Keras class of this file called as a layer with `in_metas`."""
+        key = (class_name, cst.Module([]).code_for_node(ctor),
+               tuple((m.shape, m.dtype) for m in in_metas))
+        if key in self._outputs_cache:
+            return self._outputs_cache[key]
+        if class_name in self._active:
+            raise TranslationError("FWT103", f"{class_name} uses itself as a layer", line_of(ctor))
+        if all(d is not None for m in in_metas for d in m.shape[1:]):   # runs with unknown sizes don't count
+            self.call_sites.setdefault(class_name, []).append([m.shape for m in in_metas])
+        cls = self.keras_classes[class_name]
+        overrides = bind_ctor(cls, ctor, scope)
+        self._active.add(class_name)
+        try:
+            done = SubclassTranslator(self, cls, imports=Imports()).translate(
+                input_metas=[replace(m, layout="cl", origin=None) for m in in_metas],
+                scope_overrides=overrides, layout="native")
+        finally:
+            self._active.discard(class_name)
+        self._outputs_cache[key] = (done.outputs, done.in_layouts)
+        return self._outputs_cache[key]
+
+    def shaped_candidates(self) -> dict:
+        """After a first pass: classes always called with fully known shapes of one rank, whose
+        translation needs that shape (they take `input_shape=`)."""
+        out = {}
+        for name, sites in self.call_sites.items():
+            shapes = [s for site in sites for s in site]
+            if any(len(site) != 1 for site in sites) or any(d is None for s in shapes for d in s[1:]):
+                continue
+            codes = set()
+            for rank in sorted({len(s) for s in shapes}):   # one class body must serve every rank used
+                try:
+                    done = SubclassTranslator(self, self.keras_classes[name], imports=Imports()).translate(
+                        symbolic_rank=rank, layout="native")
+                except TranslationError:
+                    codes = None
+                    break
+                codes.add(cst.Module([]).code_for_node(done.cls))
+            if not codes or len(codes) != 1:
+                continue
+            init = next((s for s in done.cls.body.body if isinstance(s, cst.FunctionDef)
+                         and s.name.value == "__init__"), None)
+            if init is not None and "input_shape" in {p.name.value for p in init.params.kwonly_params}:
+                out[name] = rank
+        return out
+
+    def expand_mappings(self) -> None:
+        """A model's mapping lists the layers inside its custom layers too (torch path prefixed)."""
+        def expand(entries, depth=0):
+            out = []
+            for entry in entries:
+                out.append(entry)
+                child = self.class_infos.get(entry.extra.get("class")) if entry.rule_id == "custom" else None
+                if child is not None and depth < 20:
+                    for c in expand(child.layers, depth + 1):
+                        out.append(replace(c, torch_path=f"{entry.torch_path}.{c.torch_path}"))
+            return out
+        for info in self.result.models:
+            info.layers = expand(info.layers)
 
     # ---- Keras model API after the model is built ---------------------------------------------------------
     def model_api(self, stmt):
@@ -333,6 +396,32 @@ class KerasToTorch:
             lines += [cst.EmptyLine(comment=cst.Comment("# " + line)) for line in text.splitlines()]
             return cst.SimpleStatementLine([cst.Pass()], leading_lines=lines)
         return stmt
+
+
+def bind_ctor(cls: cst.ClassDef, ctor: cst.Call, scope: dict) -> dict:
+    """The constructor's arguments, bound to the class's __init__ parameters, as constants."""
+    init = next((s for s in cls.body.body if isinstance(s, cst.FunctionDef) and s.name.value == "__init__"), None)
+    if init is None:
+        return {}
+    params = [p.name.value for p in init.params.params[1:]]
+    out = {}
+    positional = [a for a in ctor.args if a.keyword is None and not a.star]
+    for name, arg in zip(params, positional):
+        out[name] = evaluate(arg.value, scope)
+    for arg in ctor.args:
+        if arg.keyword is not None:
+            out[arg.keyword.value] = evaluate(arg.value, scope)
+    return {k: v for k, v in out.items() if v is not UNKNOWN}
+
+
+def _merge_placeholders(body: list) -> list:
+    """A commented-out statement's comments move onto the statement after it (no bare `pass`)."""
+    out = []
+    for stmt in body:
+        if out and _is_placeholder(out[-1]):
+            stmt = stmt.with_changes(leading_lines=list(out.pop().leading_lines) + list(stmt.leading_lines))
+        out.append(stmt)
+    return out
 
 
 def _is_placeholder(stmt) -> bool:

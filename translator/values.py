@@ -36,6 +36,14 @@ def evaluate(node: cst.BaseExpression | None, scope: dict) -> object:
                 return UNKNOWN
             items.append(v)
         return tuple(items) if isinstance(node, cst.Tuple) else list(items)
+    if isinstance(node, cst.Subscript) and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index):
+        container, index = evaluate(node.value, scope), evaluate(node.slice[0].slice.value, scope)
+        if isinstance(container, (tuple, list, dict)) and isinstance(index, (int, str)) and not isinstance(index, Sym):
+            try:
+                return container[index]
+            except (IndexError, KeyError, TypeError):
+                return UNKNOWN
+        return UNKNOWN
     if isinstance(node, cst.Dict):
         out = {}
         for el in node.elements:

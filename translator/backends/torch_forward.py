@@ -8,7 +8,7 @@ input shape of each is known.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import libcst as cst
 
@@ -67,6 +67,10 @@ class ForwardTranslator:
         self.pending: list = []                           # statements hoisted out of an expression
         self.hoisting = True
         self.names: set[str] = set()                      # names used in the forward so far
+        self.custom_refs: dict[str, CustomRef] = {}       # "self.block" / var -> a custom layer instance
+        self.custom_classes: set[str] = set()             # Keras classes of this file usable as layers
+        self.custom_outputs = None     # (class name, ctor call, input metas, scope) -> (outputs, layouts)
+        self.shaped_classes: set[str] = set()   # custom classes whose translation takes input_shape=
 
     # ---- layers --------------------------------------------------------------------------------
     def self_ref(self, attr: str) -> cst.BaseExpression:
@@ -320,10 +324,45 @@ class ForwardTranslator:
         self.pending += statements
         return cst.Name(result), meta
 
+    def custom_ref(self, func) -> "CustomRef | None":
+        """A call of a Keras layer/model class defined in this file: `self.block(x)` or `Block(32)(x)`."""
+        from ..names import dotted
+        ref = self.custom_refs.get(dotted(func) or "")
+        if ref is None and isinstance(func, cst.Call) and isinstance(func.func, cst.Name) \
+                and func.func.value in self.custom_classes:
+            ref = CustomRef(self.unique_attr(snake(func.func.value)), func.func.value, func, line_of(func))
+            self.layers.append(ref)
+        return ref
+
+    def apply_custom(self, ref: "CustomRef", node: cst.Call):
+        exprs, metas = [], []
+        for arg in node.args:
+            if arg.keyword is not None and arg.keyword.value == "training":
+                continue
+            if arg.keyword is not None or arg.star:
+                raise TranslationError("FWT201", f"{ref.class_name}: call argument "
+                                       f"'{arg.keyword.value if arg.keyword else '*'}' is not supported", _line(node))
+            expr, meta = self.expr(arg.value)
+            exprs.append(expr), metas.append(meta)
+        unknown = any(m is None or m.shape is None for m in metas) or (
+            ref.class_name in self.shaped_classes and any(d is None for m in metas for d in m.shape[1:]))
+        if self.custom_outputs is None or unknown:
+            raise TranslationError("FWT302", f"{ref.class_name}: input shape unknown at its call", _line(node))
+        self.sites += 1
+        outputs, layouts = self.custom_outputs(ref.class_name, ref.ctor, metas, self.scope)
+        converted = [self.convert(e, m, want) for e, m, want in zip(exprs, metas, layouts)]
+        if ref.call_metas is None:
+            ref.call_metas = [m for _, m in converted]
+        expr = cst.Call(func=self.self_ref(ref.attr), args=[cst.Arg(e) for e, _ in converted])
+        return expr, outputs[0] if len(outputs) == 1 else outputs
+
     def call_expr(self, node: cst.Call):
         func = node.func
         if self.helper_of(node) is not None:
             return self.inline(node)
+        ref = self.custom_ref(func)
+        if ref is not None:
+            return self.apply_custom(ref, node)
         layer = self.layer_of(func)
         if layer is not None:
             return self.apply_layer(layer, *self.tensor_inputs(node, layer), node)
@@ -386,8 +425,15 @@ class ForwardTranslator:
             meta = lm
             if lm.shape is not None and rm.shape is not None:
                 meta = replace(lm, shape=SHAPE_FUNCTIONS["broadcast"](None, [lm.shape, rm.shape])[0])
-        elif meta is not None and meta.flat_from is not None:
-            meta = meta
+        elif meta is not None and not _is_number(node.right if lm is not None else node.left, self.scope):
+            # a tensor with something of unknown shape (e.g. a weight `self.gamma`): broadcasting
+            # is only right in Keras axis order
+            if lm is not None:
+                left, lm = self.convert(left, lm, "cl")
+                meta = lm
+            else:
+                right, rm = self.convert(right, rm, "cl")
+                meta = rm
         return node.with_changes(left=left, right=right), meta
 
     def opaque(self, node: cst.BaseExpression):
@@ -416,8 +462,37 @@ class ForwardTranslator:
             out += self.statement(stmt)
         return out
 
+    def layer_definition(self, stmt) -> bool:
+        """`dense = layers.Dense(8)` / `block = Block(8)`: a layer object made here and called later.
+
+        Registered in creation order (which weight porting relies on); the statement itself goes away.
+        """
+        if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
+                and isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1
+                and isinstance(stmt.body[0].targets[0].target, cst.Name)
+                and isinstance(stmt.body[0].value, cst.Call)):
+            return False
+        var, value = stmt.body[0].targets[0].target.value, stmt.body[0].value
+        if isinstance(value.func, cst.Name) and value.func.value in self.custom_classes:
+            ref = CustomRef(self.unique_attr(var), value.func.value, value, _line(stmt))
+            self.layers.append(ref)
+            self.custom_refs[var] = ref
+            return True
+        found = self.rule_for(value.func) if not isinstance(value.func, cst.Call) else None
+        if found is None:
+            return False
+        name = self.bind_args(value, found[1], found[0]).get("name")
+        layer = self.new_layer(value, *found, attr=None if name is not None else self.unique_attr(var))
+        trailing = stmt.trailing_whitespace.comment
+        layer.comments = ([line.comment.value for line in stmt.leading_lines if line.comment],
+                          trailing.value if trailing else None)
+        self.layer_refs[var] = layer
+        return True
+
     def statement(self, stmt) -> list:
         self.names |= _names_of(stmt)
+        if self.layer_definition(stmt):
+            return []
         if isinstance(stmt, cst.SimpleStatementLine):
             if len(stmt.body) == 1 and self.inline_assign(stmt.body[0]):
                 out = self.pending
@@ -579,6 +654,13 @@ class ForwardTranslator:
         return stmt.with_changes(body=stmt.body.with_changes(body=body))
 
 
+def _is_number(node, scope) -> bool:
+    """A scalar constant: broadcasts the same in any layout."""
+    from ..values import evaluate
+    value = evaluate(node, scope)
+    return isinstance(value, (int, float)) and not isinstance(value, Sym)
+
+
 def _names_of(node) -> set[str]:
     found: set[str] = set()
 
@@ -587,6 +669,16 @@ def _names_of(node) -> set[str]:
             found.add(n.value)
     node.visit(V())
     return found
+
+
+@dataclass
+class CustomRef:
+    """An instance of a Keras layer/model class defined in the same file, used as a layer."""
+    attr: str
+    class_name: str
+    ctor: cst.Call
+    line: int
+    call_metas: list | None = None      # input metas at the first call (the instance's input shape)
 
 
 def input_meta(name: str, shape, dtype: str, layouts: dict) -> TensorMeta:

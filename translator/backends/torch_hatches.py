@@ -40,12 +40,14 @@ def _same_padding(ctx: LayerContext, kernel, strides, dilation):
     return pads
 
 
-@hatch("conv")
-def conv(ctx: LayerContext) -> Emission:
-    rank = (ctx.meta.rank or int(ctx.rule.id[-2]) + 2) - 2
-    kernel = as_tuple(ctx.arg("kernel_size"), rank)
-    strides = as_tuple(ctx.arg("strides"), rank)
-    dilation = as_tuple(ctx.arg("dilation_rate"), rank)
+def conv_padding(ctx: LayerContext, kernel, strides, dilation) -> tuple[dict, tuple | None]:
+    """The torch form of a Keras convolution's `padding` (TF semantics), for any conv-like hatch.
+
+    Returns (constructor overrides, F.pad argument or None): 'valid' needs nothing; 'same' with
+    stride 1 is a symmetric `padding=` for odd kernels and torch's `padding="same"` otherwise; 'same'
+    with a stride is a symmetric `padding=` when TF pads both sides alike, else an explicit `F.pad`
+    before the conv (computed from the static input size: FWT302 when it is unknown).
+    """
     overrides, pre_pad = {}, None
     if ctx.arg("padding") == "same":
         if all(s == 1 for s in strides):
@@ -66,6 +68,16 @@ def conv(ctx: LayerContext) -> Emission:
                     del overrides["padding"]
             else:
                 pre_pad = _f_pad_arg(pads)
+    return overrides, pre_pad
+
+
+@hatch("conv")
+def conv(ctx: LayerContext) -> Emission:
+    rank = (ctx.meta.rank or int(ctx.rule.id[-2]) + 2) - 2
+    kernel = as_tuple(ctx.arg("kernel_size"), rank)
+    strides = as_tuple(ctx.arg("strides"), rank)
+    dilation = as_tuple(ctx.arg("dilation_rate"), rank)
+    overrides, pre_pad = conv_padding(ctx, kernel, strides, dilation)
     act = lowered_activation(ctx)
     ctor = build_ctor(ctx, overrides=overrides)
 
@@ -193,21 +205,6 @@ def batch_norm(ctx: LayerContext) -> Emission:
         overrides["affine"] = False
     ctor = build_ctor(ctx, torch_path=cls, overrides=overrides)
     return Emission(ctor, lambda xs, metas: ctx.module_call(xs[0]))
-
-
-@hatch("rnn")
-def rnn(ctx: LayerContext) -> Emission:
-    for name in ("dropout", "recurrent_dropout"):
-        if ctx.arg(name):
-            ctx.notes.append(("FWT203", f"{ctx.layer.keras_class}: {name}={ctx.arg(name)} dropped "
-                              "(active only in training; torch's single-layer RNN has no equivalent)"))
-    sequences = ctx.arg("return_sequences")
-    ctor = build_ctor(ctx)
-
-    def apply(xs, metas):
-        out = cst_index(ctx.module_call(xs[0]), "[0]")
-        return out if sequences else cst_index(out, "[:, -1]")
-    return Emission(ctor, apply)
 
 
 def cst_index(expr, text: str):

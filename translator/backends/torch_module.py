@@ -5,7 +5,8 @@ import libcst as cst
 
 from ..ir import InterfaceTensor, LayerMapping, ModelInfo
 from .torch_code import to_cf_perm
-from .torch_forward import ForwardTranslator
+from ..values import to_node
+from .torch_forward import CustomRef, ForwardTranslator
 
 
 def assign(target: cst.BaseExpression, value: cst.BaseExpression) -> cst.SimpleStatementLine:
@@ -16,11 +17,28 @@ def layer_inits(ft: ForwardTranslator) -> list[cst.SimpleStatementLine]:
     """`self.x = nn.X(...)` for every layer that builds a module, in creation order."""
     out = []
     for layer in ft.layers:
+        if isinstance(layer, CustomRef):
+            out.append(assign(ft.self_ref(layer.attr), custom_ctor(layer, ft.shaped_classes)))
+            continue
         emission = ft.emissions.get(id(layer))
         if emission is None or emission[0].ctor is None:
             continue
         out.append(with_comments(assign(ft.self_ref(layer.attr), emission[0].ctor), *layer.comments))
     return out
+
+
+def custom_ctor(ref: CustomRef, shaped_classes) -> cst.Call:
+    """`Block(64)`, plus `input_shape=(None, ...)` when the translated class takes its input shape."""
+    ctor = ref.ctor
+    if ref.class_name not in shaped_classes or not ref.call_metas:
+        return ctor
+    shapes = [tuple(m.shape) for m in ref.call_metas]
+    value = shapes[0] if len(shapes) == 1 else shapes
+    arg = cst.Arg(to_node(value), keyword=cst.Name("input_shape"),
+                  equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")))
+    args = [a.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))) if i == len(ctor.args) - 1
+            else a for i, a in enumerate(ctor.args)]
+    return ctor.with_changes(args=args + [arg])
 
 
 def with_comments(stmt: cst.SimpleStatementLine, above, trailing) -> cst.SimpleStatementLine:
@@ -36,6 +54,10 @@ def with_comments(stmt: cst.SimpleStatementLine, above, trailing) -> cst.SimpleS
 def layer_mappings(ft: ForwardTranslator) -> list[LayerMapping]:
     out = []
     for layer in ft.layers:
+        if isinstance(layer, CustomRef):
+            out.append(LayerMapping(layer.class_name, None, layer.attr, "custom", layer.line,
+                                    {"class": layer.class_name}))
+            continue
         emission = ft.emissions.get(id(layer))
         if emission is None or emission[0].ctor is None:
             continue

@@ -9,14 +9,18 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from ..backends.torch_forward import ForwardTranslator, input_meta, next_layouts
+from dataclasses import dataclass
+
+from ..backends.torch_forward import CustomRef, ForwardTranslator, input_meta, next_layouts
+from ..backends.torch_module import custom_ctor
 from ..backends.torch_layers import LayerContext, ShapeUnknown, emit_layer
 from ..backends.torch_module import interface, layer_mappings
 from ..findings import TranslationError
-from ..ir import ModelInfo, TensorMeta
+from ..ir import UNKNOWN, ModelInfo, Sym, TensorMeta
 from ..names import ImportTable, dotted
 from ..positions import line_of
-from ..values import evaluate
+from ..values import evaluate, to_node
+from .keras_weights import is_add_weight, parameter
 from .scopes import function_scope
 
 if TYPE_CHECKING:
@@ -56,11 +60,29 @@ def find_build_shapes(module: cst.Module, table: ImportTable, class_name: str, e
     return found
 
 
+@dataclass
+class ClassTranslation:
+    cls: cst.ClassDef
+    ft: ForwardTranslator
+    info: ModelInfo
+    in_layouts: list          # the layout forward() takes each input in
+    outputs: list             # output metas
+
+
 class SubclassTranslator:
-    def __init__(self, owner: "KerasToTorch", cls: cst.ClassDef):
+    """One subclassed Keras Model/Layer -> an nn.Module class.
+
+    Input shapes come from the caller (a parent model calling it as a layer), from `model.build(...)`
+    in the file, or from --input-shape. A class used as a layer by other classes of the file is
+    translated once with a symbolic input shape: its __init__ takes `input_shape=` (as Keras builds a
+    layer from its first input) and the parents pass the shape they call it with.
+    """
+
+    def __init__(self, owner: "KerasToTorch", cls: cst.ClassDef, imports=None):
         self.owner = owner
         self.cls = cls
         self.line = line_of(cls)
+        self.imports = imports or owner.imports
 
     def method(self, name: str) -> cst.FunctionDef | None:
         for stmt in self.cls.body.body:
@@ -68,82 +90,101 @@ class SubclassTranslator:
                 return stmt
         return None
 
-    def translate(self):
+    def translate(self, input_metas=None, scope_overrides=None, symbolic_rank=None,
+                  layout: str | None = None) -> ClassTranslation:
         owner = self.owner
-        init, call = self.method("__init__"), self.method("call")
+        init, call, build = self.method("__init__"), self.method("call"), self.method("build")
         if call is None:
             raise TranslationError("FWT103", f"class {self.cls.name.value} has no call() method", self.line)
-        if self.method("build") is not None:
-            raise TranslationError("FWT103", f"{self.cls.name.value}.build() is not translated yet "
-                                   "(weights created in build)", line_of(self.method("build")))
-        scope = function_scope(init, owner.scope) if init is not None else owner.scope
-        ft = ForwardTranslator(owner.rules, owner.table, owner.imports, scope, owner.options.layout)
-        init_layers = self.collect_layers(ft, init) if init is not None else {}
+        init_statements = list(init.body.body) if init is not None else []
+        build_statements = self.build_statements(build)
         params = [p for p in call.params.params[1:] if p.name.value not in CALL_EXTRA_PARAMS]
         names = [p.name.value for p in params]
-        shapes = find_build_shapes(owner.module, owner.table, self.cls.name.value,
-                                   lambda n: evaluate(n, owner.scope))
-        shapes = shapes or owner.options.input_shapes
+        shapes, dtypes = self.input_shapes(names, input_metas, symbolic_rank)
+        scope = function_scope(init, owner.scope) if init is not None else dict(owner.scope)
+        if shapes and len(shapes) == 1 and build is not None:
+            scope["input_shape"] = (None,) + tuple(shapes[0])
+        scope = _extend_scope(scope, build_statements)
+        scope.update(scope_overrides or {})
+        mode = layout or owner.options.layout
+        ft = ForwardTranslator(owner.rules, owner.table, self.imports, scope, mode)
+        ft.custom_classes = set(owner.keras_classes) - {self.cls.name.value}
+        ft.custom_outputs = owner.custom_outputs
+        ft.shaped_classes = owner.shaped_classes
+        init_layers = self.collect_layers(ft, init_statements + build_statements)
         layouts: dict = {}
         while True:
-            ft.env = {}
-            ft.emissions = {}
-            ft.first_conversion = {}
-            ft.sites = 0
-            ft.notes = []
+            ft.env, ft.emissions, ft.first_conversion, ft.sites, ft.notes = {}, {}, {}, 0, []
             for layer in ft.layers:
-                layer.in_metas, layer.calls, layer.extra = None, 0, {}
-            metas = [input_meta(n, shapes[i] if shapes and i < len(shapes) else None, "float32", layouts)
+                if isinstance(layer, CustomRef):
+                    layer.call_metas = None
+                else:
+                    layer.in_metas, layer.calls, layer.extra = None, 0, {}
+            metas = [input_meta(n, shapes[i] if shapes and i < len(shapes) else None, dtypes[i], layouts)
                      for i, n in enumerate(names)]
             ft.env.update(zip(names, metas))
             body = ft.block(call.body.body)
-            layouts = next_layouts(ft, layouts, owner.options.layout)
+            layouts = next_layouts(ft, layouts, mode)
             if layouts is None:
                 break
         for layer in ft.layers:
-            if id(layer) not in ft.emissions:
+            if not isinstance(layer, CustomRef) and id(layer) not in ft.emissions:
                 self.emit_unused(ft, layer)
         uses_training = any(p.name.value == "training" for p in call.params.params)
         body = [s.visit(_TrainingFlag()) for s in body] if uses_training else body
         forward = call.with_changes(name=cst.Name("forward"),
                                     params=call.params.with_changes(params=_close([call.params.params[0]] + params)),
                                     body=call.body.with_changes(body=body))
-        new_body = []
+        new_init = self.rewrite_init(ft, init, init_statements + build_statements, init_layers, symbolic_rank)
+        new_body, placed = [], init is not None
         for stmt in self.cls.body.body:
+            if not placed and isinstance(stmt, cst.FunctionDef):   # a new __init__ goes first
+                new_body.append(new_init.with_changes(leading_lines=stmt.leading_lines))
+                placed = True
             if stmt is init:
-                new_body.append(self.rewrite_init(ft, init, init_layers))
+                new_body.append(new_init)
             elif stmt is call:
                 new_body.append(forward)
+            elif stmt is build:
+                continue            # its statements moved to __init__
             elif isinstance(stmt, cst.FunctionDef):
                 new_body.append(self.other_method(ft, stmt))
             else:
                 new_body.append(stmt)
-        bases = [cst.Arg(owner.imports.ref("torch.nn.Module"))]
+        bases = [cst.Arg(self.imports.ref("torch.nn.Module"))]
         new_cls = self.cls.with_changes(bases=bases, body=self.cls.body.with_changes(body=new_body))
         info = ModelInfo(self.cls.name.value, self.cls.name.value, "subclassed", self.line,
                          layer_mappings(ft), interface(names, metas),
                          interface([f"output_{i}" for i in range(len(ft.outputs))], ft.outputs))
-        return new_cls, ft, info
+        return ClassTranslation(new_cls, ft, info, [m.layout for m in metas], list(ft.outputs))
 
-    def collect_layers(self, ft: ForwardTranslator, init: cst.FunctionDef) -> dict:
-        """`self.x = Layer(...)` statements of __init__ -> the Layer, keyed by statement id."""
-        found = {}
-        for stmt in init.body.body:
-            if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
-                    and isinstance(stmt.body[0], cst.Assign)):
+    def input_shapes(self, names, input_metas, symbolic_rank):
+        dtypes = ["float32"] * len(names)
+        if input_metas is not None:
+            if len(input_metas) != len(names):
+                raise TranslationError("FWT201", f"{self.cls.name.value} called with {len(input_metas)} "
+                                       f"inputs; call() takes {len(names)}", self.line)
+            return [tuple(m.shape[1:]) for m in input_metas], [m.dtype for m in input_metas]
+        if symbolic_rank is not None:
+            return [tuple(Sym(f"input_shape[{i}]") for i in range(1, symbolic_rank))], dtypes
+        shapes = find_build_shapes(self.owner.module, self.owner.table, self.cls.name.value,
+                                   lambda n: evaluate(n, self.owner.scope))
+        return shapes or self.owner.options.input_shapes, dtypes
+
+    def build_statements(self, build: cst.FunctionDef | None) -> list:
+        """build()'s statements, to run in __init__ with its shape argument named `input_shape`."""
+        if build is None:
+            return []
+        params = build.params.params
+        rename = params[1].name.value if len(params) > 1 else "input_shape"
+        out = []
+        for stmt in build.body.body:
+            if _is_super_call(stmt, "build") or _sets_built(stmt):
                 continue
-            small = stmt.body[0]
-            target = small.targets[0].target
-            if not (len(small.targets) == 1 and isinstance(target, cst.Attribute)
-                    and dotted(target.value) == "self" and isinstance(small.value, cst.Call)):
-                continue
-            rule = ft.rule_for(small.value.func)
-            if rule is None:
-                continue
-            layer = ft.new_layer(small.value, *rule, attr=target.attr.value)
-            ft.layer_refs[f"self.{target.attr.value}"] = layer
-            found[id(stmt)] = layer
-        return found
+            if rename != "input_shape":
+                stmt = stmt.visit(_RenameName(rename, "input_shape"))
+            out.append(stmt)
+        return out
 
     def other_method(self, ft: ForwardTranslator, method: cst.FunctionDef) -> cst.FunctionDef:
         """Methods other than __init__/call are kept; Keras-only ones and Keras API uses are flagged."""
@@ -159,6 +200,35 @@ class SubclassTranslator:
             return method.with_changes(leading_lines=list(method.leading_lines) + _comment("FWT104", message))
         return method
 
+    def collect_layers(self, ft: ForwardTranslator, statements: list) -> dict:
+        """`self.x = Layer(...)` statements of __init__/build -> the Layer (or CustomRef), by statement id."""
+        found = {}
+        for stmt in statements:
+            if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
+                    and isinstance(stmt.body[0], cst.Assign)):
+                continue
+            small = stmt.body[0]
+            target = small.targets[0].target
+            if not (len(small.targets) == 1 and isinstance(target, cst.Attribute)
+                    and dotted(target.value) == "self" and isinstance(small.value, cst.Call)):
+                continue
+            attr = target.attr.value
+            func = small.value.func
+            if isinstance(func, cst.Name) and func.value in ft.custom_classes:
+                ref = CustomRef(attr, func.value, small.value, line_of(stmt))
+                ft.attrs.add(attr)
+                ft.layers.append(ref)
+                ft.custom_refs[f"self.{attr}"] = ref
+                found[id(stmt)] = ref
+                continue
+            rule = ft.rule_for(func)
+            if rule is None:
+                continue
+            layer = ft.new_layer(small.value, *rule, attr=attr)
+            ft.layer_refs[f"self.{target.attr.value}"] = layer
+            found[id(stmt)] = layer
+        return found
+
     def emit_unused(self, ft: ForwardTranslator, layer) -> None:
         ctx = LayerContext(layer, [TensorMeta(None)], ft.imports, ft.rules, ft.self_ref)
         try:
@@ -169,24 +239,55 @@ class SubclassTranslator:
         for code, message in emission.notes:
             ft.notes.append((code, message, layer.line))
 
-    def rewrite_init(self, ft: ForwardTranslator, init: cst.FunctionDef, layers: dict) -> cst.FunctionDef:
+    def rewrite_init(self, ft: ForwardTranslator, init, statements: list, layers: dict, symbolic_rank):
         body = []
-        for stmt in init.body.body:
+        for stmt in statements:
             if id(stmt) in layers:
-                emission = ft.emissions[id(layers[id(stmt)])][0]
+                layer = layers[id(stmt)]
+                small = stmt.body[0]
+                if isinstance(layer, CustomRef):
+                    body.append(stmt.with_changes(body=[small.with_changes(
+                        value=custom_ctor(layer, ft.shaped_classes))]))
+                    continue
+                emission = ft.emissions[id(layer)][0]
                 if emission.ctor is None:
                     continue     # a layer that is plain code in forward (e.g. Flatten)
-                small = stmt.body[0]
                 body.append(stmt.with_changes(body=[small.with_changes(value=emission.ctor)]))
             elif _is_super_init(stmt):
                 body.append(cst.parse_statement("super().__init__()").with_changes(
                     leading_lines=stmt.leading_lines))
+            elif _assigns_add_weight(stmt):
+                small = stmt.body[0]
+                value, notes = parameter(small.value, ft.imports, self.owner.table, ft.scope)
+                ft.notes += [(code, msg, line_of(stmt)) for code, msg in notes]
+                body.append(stmt.with_changes(body=[small.with_changes(value=value)]))
             else:
                 body.append(ft.opaque(stmt))
+        if init is None:
+            init = cst.parse_statement("def __init__(self):\n    super().__init__()\n")
+            body = list(init.body.body) + body
         new_params = init.params
         if init.params.star_kwarg is not None and init.params.star_kwarg.name.value == "kwargs":
             new_params = init.params.with_changes(params=_close(list(init.params.params)), star_kwarg=None)
+        if any("input_shape" in _names(stmt, keywords=False) for stmt in body) and \
+                "input_shape" not in {p.name.value for p in new_params.params}:
+            new_params = self.with_input_shape(new_params, symbolic_rank)
         return init.with_changes(body=init.body.with_changes(body=body), params=new_params)
+
+    def with_input_shape(self, params: cst.Parameters, symbolic_rank) -> cst.Parameters:
+        """Add `input_shape` to __init__: keyword-only, defaulting to the shape built in this file."""
+        default = None
+        if symbolic_rank is None:
+            shapes = find_build_shapes(self.owner.module, self.owner.table, self.cls.name.value,
+                                       lambda n: evaluate(n, self.owner.scope)) or self.owner.options.input_shapes
+            if shapes:
+                default = to_node((None,) + tuple(shapes[0]))
+        param = cst.Param(cst.Name("input_shape"), default=default,
+                          equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))
+                          if default is not None else cst.MaybeSentinel.DEFAULT)
+        star = params.star_arg if isinstance(params.star_arg, cst.Param) else cst.ParamStar()
+        return params.with_changes(star_arg=star, kwonly_params=list(params.kwonly_params) + [param],
+                                   params=_close(list(params.params)))
 
 
 KERAS_ONLY_METHODS = {"get_config", "from_config", "compute_output_shape", "compute_mask",
@@ -214,6 +315,68 @@ def _framework_refs(node, table: ImportTable) -> set[str]:
                 found.add(path)
     node.visit(V())
     return found
+
+
+def _names(node, keywords: bool = True) -> set[str]:
+    """Names used in a node (`keywords=False`: not counting keyword-argument names)."""
+    found: set[str] = set()
+
+    class V(cst.CSTVisitor):
+        def visit_Name(self, n):
+            found.add(n.value)
+
+        def visit_Arg(self, n):
+            if n.keyword is not None and not keywords:
+                n.value.visit(self)
+                return False
+            return True
+    node.visit(V())
+    return found
+
+
+def _extend_scope(scope: dict, statements: list) -> dict:
+    """Constants computed in build() (e.g. `dim = input_shape[-1]`) join the scope."""
+    from .scopes import _bindings
+    scope = dict(scope)
+    for stmt in statements:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, cst.Assign) and len(small.targets) == 1:
+                    for name, value in _bindings(small.targets[0].target, small.value, scope):
+                        if value is UNKNOWN:
+                            scope.pop(name, None)
+                        else:
+                            scope[name] = value
+    return scope
+
+
+def _is_super_call(stmt, method: str) -> bool:
+    if not (isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Expr)):
+        return False
+    node = stmt.body[0].value
+    return (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == method
+            and isinstance(node.func.value, cst.Call) and dotted(node.func.value.func) == "super")
+
+
+def _sets_built(stmt) -> bool:
+    return (isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign)
+            and dotted(stmt.body[0].targets[0].target) == "self.built")
+
+
+def _assigns_add_weight(stmt) -> bool:
+    return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
+            and isinstance(stmt.body[0], cst.Assign) and is_add_weight(stmt.body[0].value))
+
+
+class _RenameName(cst.CSTTransformer):
+    def __init__(self, old: str, new: str):
+        self.old, self.new = old, new
+
+    def leave_Name(self, original, updated):
+        return updated.with_changes(value=self.new) if updated.value == self.old else updated
+
+    def leave_Attribute(self, original, updated):
+        return updated.with_changes(attr=original.attr)
 
 
 def _close(params: list) -> list:

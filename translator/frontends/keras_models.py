@@ -83,10 +83,11 @@ def _list_items(node) -> list:
 class BlockScanner:
     """Finds Sequential and Functional models in one block (a module or a function body)."""
 
-    def __init__(self, table: ImportTable, scope: dict, evaluate):
+    def __init__(self, table: ImportTable, scope: dict, evaluate, custom_classes=()):
         self.table = table
         self.scope = scope
         self.evaluate = evaluate
+        self.custom_classes = set(custom_classes)   # Keras layer classes defined in the file
 
     def path(self, node) -> str | None:
         return self.table.resolve(node) if isinstance(node, (cst.Name, cst.Attribute)) else None
@@ -97,6 +98,8 @@ class BlockScanner:
     def is_layer_ctor(self, node) -> bool:
         if not isinstance(node, cst.Call):
             return False
+        if isinstance(node.func, cst.Name) and node.func.value in self.custom_classes:
+            return True
         p = self.path(node.func)
         return bool(p and p.startswith("keras.layers.") and p[13:14].isupper())
 

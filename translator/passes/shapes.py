@@ -192,6 +192,8 @@ def reduce(args, shapes):
 
 @shape_fn("matmul")
 def matmul(args, shapes):
+    if len(shapes) != 2:
+        raise ShapeError("matmul with an operand of unknown shape")
     a, b = shapes
     if len(a) < 2 or len(b) < 2:
         raise ShapeError("matmul of vectors")

@@ -9,6 +9,18 @@ Pairing strategy (deterministic, documented in the README):
    Facts only the translation knows (a Dense after a channels-first Flatten) need the mapping.
 Each weight goes through the rule's named transform; shapes are checked; any layer left unpaired
 is an error (PortError), never a silent skip.
+
+Wrapper layers (Bidirectional, TimeDistributed, RNN(cell)) hold their weights in sublayers, with
+colliding names (a Bidirectional has `kernel` twice). Their rules port them with a *sublayer
+transform*: a weight entry whose `transform` is registered with `@sublayer_transform(name)`
+(translator/rules/transforms_rnn.py) names the attribute holding the sublayer in `keras:` and a
+pattern for the torch names in `torch:`; the sublayer's weights are then ported by its own rule:
+
+    - {keras: forward_layer, torch: "{}", transform: sublayer}
+    - {keras: backward_layer, torch: "{}_reverse", transform: sublayer}
+
+The layers searched for weights are the outermost ones with a weight rule: the layers inside them
+(an LSTM's LSTMCell, a Bidirectional's two LSTMs) are ported through the outer layer's rule.
 """
 from __future__ import annotations
 
@@ -25,10 +37,24 @@ class PortError(RuntimeError):
     pass
 
 
-def _keras_layers(model):
-    """Leaf layers of a Keras model (Keras 3 or tf_keras), nested models flattened."""
-    layers = model._flatten_layers(include_self=False, recursive=True)
-    return [layer for layer in layers]
+def _keras_layers(model, rules=None):
+    """Layers of a Keras model (Keras 3 or tf_keras), nested models and custom layers searched, in
+    depth-first order; the inside of a layer that has a weight rule is not searched (an LSTM owns
+    its cell's weights, a Bidirectional those of its two RNNs: the outer layer's rule ports them)."""
+    by_class = _rule_by_class(rules or load_rules())
+    out, seen = [], set()
+
+    def walk(parent):
+        for layer in parent._flatten_layers(include_self=False, recursive=False):
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            out.append(layer)
+            rule = by_class.get(type(layer).__name__)
+            if rule is None or not rule.weights:
+                walk(layer)
+    walk(model)
+    return out
 
 
 def _weight_name(variable) -> str:
@@ -63,7 +89,7 @@ def _keras_by_class(keras_model, rules):
     layers are Conv2D objects, share one group), each group in creation order."""
     by_class = _rule_by_class(rules)
     grouped = defaultdict(list)
-    for i, layer in enumerate(_keras_layers(keras_model)):
+    for i, layer in enumerate(_keras_layers(keras_model, rules)):
         cls = type(layer).__name__
         if cls in by_class and by_class[cls].weights:
             grouped[by_class[cls].id].append((i, layer))
@@ -80,7 +106,15 @@ def pair_layers(keras_model, torch_module, mapping=None, rules=None):
     info = _mapping_of(mapping)
     pairs = []
     if info is not None:
-        entries = [m for m in info.layers if by_class.get(m.keras_class) and by_class[m.keras_class].weights]
+        custom = {m.keras_class for m in info.layers if m.rule_id == CUSTOM.id}
+        for i, layer in enumerate(_keras_layers(keras_model)):     # custom layer classes of the file
+            if type(layer).__name__ in custom:
+                keras_groups.setdefault(f"custom:{type(layer).__name__}", []).append(layer)
+        for key in [k for k in keras_groups if k.startswith("custom:")]:
+            keras_groups[key] = [l for _, l in sorted(enumerate(keras_groups[key]),
+                                                      key=lambda p: _creation_key(p[1], p[0]))]
+        entries = [m for m in info.layers if m.rule_id == CUSTOM.id
+                   or by_class.get(m.keras_class) and by_class[m.keras_class].weights]
         named = {layer.name: layer for group in keras_groups.values() for layer in group}
         used = set()
         for m in entries:
@@ -91,11 +125,13 @@ def pair_layers(keras_model, torch_module, mapping=None, rules=None):
             if m.keras_name and m.keras_name in named:
                 layer = named[m.keras_name]
             else:
-                queue = queues.get(by_class[m.keras_class].id) or []
+                key = f"custom:{m.keras_class}" if m.rule_id == CUSTOM.id else by_class[m.keras_class].id
+                queue = queues.get(key) or []
                 if not queue:
                     raise PortError(f"no Keras {m.keras_class} layer left for torch module '{m.torch_path}'")
                 layer = queue.pop(0)
-            pairs.append((layer, torch_module.get_submodule(m.torch_path), by_class[m.keras_class], m.extra))
+            rule = CUSTOM if m.rule_id == CUSTOM.id else by_class[m.keras_class]
+            pairs.append((layer, torch_module.get_submodule(m.torch_path), rule, m.extra))
         left = [l.name for q in queues.values() for l in q]
         if left:
             raise PortError(f"Keras layers with weights not mapped to torch modules: {left}")
@@ -115,6 +151,42 @@ def pair_layers(keras_model, torch_module, mapping=None, rules=None):
                             f"for rule '{rule.id}'; pass the translation's mapping")
         pairs += [(k, t, rule, {}) for k, t in zip(group, candidates)]
     return pairs
+
+
+class _CustomRule:
+    """Pairs a custom Keras layer class of the file with its translation; its own variables
+    (created with add_weight) are copied by attribute name."""
+    id = "custom"
+    weights: list = []
+
+
+CUSTOM = _CustomRule()
+
+
+def _is_variable(value) -> bool:
+    return hasattr(value, "numpy") and hasattr(value, "shape") and hasattr(value, "assign") \
+        and not hasattr(value, "weights")
+
+
+def _port_own_variables(layer, module, torch_path) -> list:
+    import numpy as np
+    import torch
+
+    done = []
+    for name, value in vars(layer).items():
+        if not _is_variable(value):
+            continue
+        target = getattr(module, name, None)
+        if target is None or not hasattr(target, "shape"):
+            raise PortError(f"custom layer '{layer.name}': torch module '{torch_path}' has no tensor '{name}'")
+        array = np.asarray(value.numpy())
+        if tuple(target.shape) != array.shape:
+            raise PortError(f"shape mismatch porting {layer.name}.{name} -> {torch_path}.{name}: "
+                            f"{array.shape} vs {tuple(target.shape)}")
+        with torch.no_grad():
+            target.copy_(torch.from_numpy(np.ascontiguousarray(array)).to(target.dtype))
+        done.append((f"{layer.name}/{name}", f"{torch_path}.{name}"))
+    return done
 
 
 def _refuse_ambiguous_flatten(keras_model) -> None:
@@ -168,36 +240,72 @@ def _tensor_at(module, path: str):
     return getattr(owner, name, None)
 
 
+def weight_items(layer, rule, by_class) -> list[tuple]:
+    """[(Keras weight name, value for torch, torch name)] of one Keras layer, by its rule's weights.
+
+    An entry whose transform is a sublayer transform ports a sublayer (or a list of them) with the
+    sublayer's own rule, recursively; its torch names come from the entry's `torch` pattern.
+    """
+    import numpy as np
+
+    weights = {_weight_name(w): np.asarray(w.numpy() if hasattr(w, "numpy") else w) for w in layer.weights}
+    items = []
+    for spec in rule.weights:
+        transform = WEIGHT_TRANSFORMS[spec.transform]
+        port = getattr(transform, "port_sublayer", None)
+        if port is not None:
+            sub = getattr(layer, spec.keras, None)
+            if sub is None:
+                if spec.optional:
+                    continue
+                raise PortError(f"Keras layer '{layer.name}' has no sublayer '{spec.keras}'")
+            items += port(sub, spec, lambda inner: weight_items(inner, _sublayer_rule(layer, inner, by_class),
+                                                                by_class))
+            continue
+        if spec.keras not in weights:
+            if spec.optional:
+                continue
+            raise PortError(f"Keras layer '{layer.name}' has no weight '{spec.keras}' "
+                            f"(has: {sorted(weights)})")
+        items.append((spec.keras, transform(weights[spec.keras]), spec.torch))
+    return items
+
+
+def _sublayer_rule(layer, inner, by_class):
+    rule = by_class.get(type(inner).__name__)
+    if rule is None:
+        raise PortError(f"Keras layer '{layer.name}' holds a {type(inner).__name__} ('{inner.name}'), "
+                        "which has no rule")
+    return rule
+
+
 def port_weights(keras_model, torch_module, mapping=None):
     """Copy weights; returns the list of (keras weight path, torch parameter path) ported."""
     import numpy as np
     import torch
 
     rules = load_rules()
+    by_class = _rule_by_class(rules)
     pairs = pair_layers(keras_model, torch_module, mapping, rules)
     names = {id(m): n for n, m in torch_module.named_modules()}
     done = []
     for layer, module, rule, extra in pairs:
-        weights = {_weight_name(w): np.asarray(w.numpy() if hasattr(w, "numpy") else w) for w in layer.weights}
-        for spec in rule.weights:
-            if spec.keras not in weights:
-                if spec.optional:
-                    continue
-                raise PortError(f"Keras layer '{layer.name}' has no weight '{spec.keras}' "
-                                f"(has: {sorted(weights)})")
-            value = WEIGHT_TRANSFORMS[spec.transform](weights[spec.keras])
-            if extra.get("flatten_from") and spec.torch == "weight":
+        if rule is CUSTOM:
+            done += _port_own_variables(layer, module, names.get(id(module)))
+            continue
+        for keras_name, value, torch_name in weight_items(layer, rule, by_class):
+            if extra.get("flatten_from") and torch_name == "weight":
                 value = _flatten_permute(value, extra["flatten_from"])
-            target = _tensor_at(module, spec.torch)
+            target = _tensor_at(module, torch_name)
             if target is None:
-                raise PortError(f"torch module '{names.get(id(module))}' has no '{spec.torch}'")
+                raise PortError(f"torch module '{names.get(id(module))}' has no '{torch_name}'")
             if isinstance(target, torch.nn.parameter.UninitializedParameter):
                 raise PortError(f"torch module '{names.get(id(module))}' is a lazy module whose "
-                                f"'{spec.torch}' is not initialised yet: run one forward pass first")
+                                f"'{torch_name}' is not initialised yet: run one forward pass first")
             if tuple(target.shape) != tuple(value.shape):
-                raise PortError(f"shape mismatch porting {layer.name}.{spec.keras} -> "
-                                f"{names.get(id(module))}.{spec.torch}: {value.shape} vs {tuple(target.shape)}")
+                raise PortError(f"shape mismatch porting {layer.name}.{keras_name} -> "
+                                f"{names.get(id(module))}.{torch_name}: {value.shape} vs {tuple(target.shape)}")
             with torch.no_grad():
                 target.copy_(torch.from_numpy(np.ascontiguousarray(value)).to(target.dtype))
-            done.append((f"{layer.name}/{spec.keras}", f"{names.get(id(module))}.{spec.torch}"))
+            done.append((f"{layer.name}/{keras_name}", f"{names.get(id(module))}.{torch_name}"))
     return done

@@ -1,0 +1,184 @@
+"""Command line: python -m translator.fuzz --count N --seed S [--jobs J] [--shrink] [--show I]
+
+Prints one line per model (index, outcome, max relative error per layout, form, families), the
+details of every failure (source, translation, message), and a final line
+
+    N models, M mismatches, K translation errors, G generator errors in T s
+
+Exit status 1 when any model is a mismatch or a generator error (translation errors are honest
+refusals, counted and listed by finding code; --fail-on-errors makes them fail too).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from .harness import init_worker, run_job
+
+
+def _indent(text: str, prefix: str = "    ") -> str:
+    return "".join(prefix + line + "\n" for line in text.rstrip("\n").split("\n"))
+
+
+def _report_failure(i: int, spec, outcome, out) -> None:
+    out.write(f"---- model #{i}: {outcome.status} ({spec.form}; entry {spec.entry}; inputs "
+              f"{[(tuple(s.shape), s.dtype) for s in spec.inputs]})\n")
+    out.write(_indent(spec.source))
+    details = outcome.details()
+    if details:
+        out.write("  details:\n" + _indent(details[:4000]))
+    for lo in outcome.layouts:
+        if lo.status == "mismatch" and lo.torch_code:
+            out.write(f"  translation ({lo.layout}):\n" + _indent(lo.torch_code))
+            break
+
+
+def _parse(argv):
+    p = argparse.ArgumentParser(prog="python -m translator.fuzz", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--count", type=int, default=100, help="number of models (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="hypothesis seed (default 0)")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--layouts", default="native,keep", help="layouts to compare (default native,keep)")
+    p.add_argument("--max-steps", type=int, default=6, help="max layers/steps per model (default 6)")
+    p.add_argument("--forms", default="sequential,functional")
+    p.add_argument("--show", type=int, action="append", default=[],
+                   help="print this model's source and translation (repeatable); runs only these")
+    p.add_argument("--save", metavar="DIR", help="write each failing model's source to DIR")
+    p.add_argument("--shrink", action="store_true",
+                   help="minimise the first failing model with hypothesis' shrinker (single process)")
+    p.add_argument("--match", default="", help="with --shrink: only failures whose details contain this")
+    p.add_argument("--fail-on-errors", action="store_true",
+                   help="translation errors fail too (exit status, --shrink)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
+    return p.parse_args(argv)
+
+
+def _failing(outcome, args) -> bool:
+    bad = {"mismatch", "generator"} | ({"error"} if args.fail_on_errors else set())
+    return outcome.status in bad and (not args.match or args.match in outcome.details())
+
+
+def _shrink(args, layouts, forms) -> int:
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hyp_seed
+
+    from .generator import model_specs
+    from .harness import run_spec
+
+    class FuzzFailure(AssertionError):
+        pass
+
+    init_worker()
+    runs = [0]
+
+    @settings(max_examples=args.count, database=None, deadline=None, phases=[Phase.generate, Phase.shrink],
+              suppress_health_check=list(HealthCheck), report_multiple_bugs=False, print_blob=False)
+    @hyp_seed(args.seed)
+    @given(model_specs(max_steps=args.max_steps, forms=forms))
+    def check(spec):
+        runs[0] += 1
+        outcome = run_spec(spec, layouts=layouts)
+        if _failing(outcome, args):
+            raise FuzzFailure(spec, outcome)
+
+    start = time.perf_counter()
+    try:
+        check()
+    except FuzzFailure as exc:
+        spec, outcome = exc.args
+        print(f"minimal failing model after {runs[0]} runs ({time.perf_counter() - start:.0f} s):")
+        _report_failure(0, spec, outcome, sys.stdout)
+        return 1
+    print(f"no failing model in {args.count} models (seed {args.seed})")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    layouts = tuple(x for x in args.layouts.split(",") if x)
+    forms = tuple(x for x in args.forms.split(",") if x)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if args.shrink:
+        return _shrink(args, layouts, forms)
+
+    from . import generate
+    from ..rules import load_rules
+    from .families import active, unfuzzed_rules
+
+    rules = load_rules()
+    start = time.perf_counter()
+    specs = generate(args.count, args.seed, rules, max_steps=args.max_steps, forms=forms)
+    act = active(rules)
+    print(f"fuzzing {len(specs)} models (seed {args.seed}, layouts {','.join(layouts)}); "
+          f"{len(act.families)} layer families and {len(act.merges)} merge families active")
+    missing = unfuzzed_rules(rules)
+    if missing:
+        print(f"layer rules no family generates: {', '.join(missing)}")
+    sys.stdout.flush()
+
+    chosen = list(range(len(specs)))
+    if args.show:
+        chosen = [i for i in args.show if 0 <= i < len(specs)]
+    work = [(specs[i], layouts) for i in chosen]
+    if args.jobs > 1 and len(work) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        pool = ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=init_worker)
+        results = pool.map(run_job, work, chunksize=1)
+    else:
+        init_worker()
+        pool, results = None, map(run_job, work)
+
+    counts: Counter = Counter()
+    codes: Counter = Counter()
+    fams: Counter = Counter()
+    worst = 0.0
+    save = Path(args.save) if args.save else None
+    if save:
+        save.mkdir(parents=True, exist_ok=True)
+    try:
+        for i, outcome in zip(chosen, results):
+            spec = specs[i]
+            counts[outcome.status] += 1
+            fams.update(spec.families)
+            if outcome.status == "error":
+                codes.update(outcome.codes)
+            if outcome.max_rel is not None and outcome.max_rel != float("inf"):
+                worst = max(worst, outcome.max_rel)
+            if not args.quiet or outcome.status != "ok":
+                print(f"#{i:04d} {outcome.describe():<44} {spec.form:<10} {outcome.seconds:5.2f}s "
+                      f"{','.join(spec.families)}")
+            if outcome.status != "ok" or args.show:
+                if outcome.status in ("mismatch", "generator") or args.show or not args.quiet:
+                    _report_failure(i, spec, outcome, sys.stdout)
+                if args.show:
+                    for lo in outcome.layouts:
+                        if lo.status == "ok":
+                            print(f"  translation ({lo.layout}):\n" + _indent(lo.torch_code))
+                if save and outcome.status != "ok":
+                    (save / f"model_{args.seed}_{i:04d}_{outcome.status}.py").write_text(
+                        f"# fuzz seed {args.seed} model #{i}: {outcome.describe()}\n" + spec.source)
+            sys.stdout.flush()
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    elapsed = time.perf_counter() - start
+    n = len(chosen)
+    print(f"families used: {', '.join(f'{k} {v}' for k, v in sorted(fams.items()))}")
+    if codes:
+        print(f"translation errors by finding: {', '.join(f'{k} {v}' for k, v in sorted(codes.items()))}")
+    print(f"max relative error of the passing comparisons: {worst:.2e}")
+    print(f"{n} models, {counts['mismatch']} mismatches, {counts['error']} translation errors, "
+          f"{counts['generator']} generator errors in {elapsed:.0f} s")
+    bad = counts["mismatch"] + counts["generator"] + (counts["error"] if args.fail_on_errors else 0)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
