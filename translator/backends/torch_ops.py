@@ -233,8 +233,9 @@ class Op:
         return self.ft.convert(expr, meta, want)
 
     def is_number(self, expr) -> bool:
+        """A number (or None, e.g. an open clip bound) rather than a tensor."""
         value = evaluate(expr, self.ft.scope)
-        return isinstance(value, (int, float, bool, Sym)) and value is not None
+        return value is None or isinstance(value, (int, float, bool, Sym))
 
     def simple(self, expr) -> cst.BaseExpression:
         """An expression used more than once: a name stays, anything else is bound to a fresh name."""
@@ -322,9 +323,21 @@ def generic(op: Op, overrides: dict | None = None):
     metas = [m for _, items, _ in converted for _, m in items]
     main = next((m for m in metas if m is not None), None)
     args, kwargs, consts = [], [], {}
-    for p, items, is_list in converted:
+    given = {p.keras for p, _, _ in converted}
+    gap = False
+    for p in rule.params:
+        if p.value not in ("tensor", "tensors"):
+            continue
+        if p.keras not in given:
+            gap = True
+            continue
+        _, items, is_list = next(g for g in converted if g[0] is p)
         exprs = [e for e, _ in items]
-        args.append(cst.List([cst.Element(e) for e in exprs]) if is_list else exprs[0])
+        node = cst.List([cst.Element(e) for e in exprs]) if is_list else exprs[0]
+        if gap:
+            kwargs.append((p.torch, node))
+        else:
+            args.append(node)
     for p in rule.params:
         if p.value in ("tensor", "tensors"):
             continue
@@ -352,7 +365,7 @@ def generic(op: Op, overrides: dict | None = None):
                 value = map_axis(op, value, main)
         elif value is not UNKNOWN and value is not None and p.value not in MARKERS:
             value = VALUE_TRANSFORMS[p.value](value)
-        if p.has_torch_default and value == p.torch_default and p.value != "axis":
+        if p.has_torch_default and value == p.torch_default:
             continue
         kwargs.append((p.torch, to_node(value) if value is not UNKNOWN else op.value(p.keras)))
     expr = _torch_call(op, args, kwargs)
@@ -432,7 +445,7 @@ def _reduce(op: Op, none_means: str = "all", torch_path: str | None = None, dtyp
                 kwargs.append(("keepdim", cst.Name("True")))
                 return _torch_call(op, args, kwargs, torch_path), _meta((1,) * m.rank, m.layout, out_dtype)
             kwargs = [("dim", to_node(tuple(range(m.rank)))), ("keepdim", cst.Name("True"))] + kwargs
-            return _chain(op, torch_path, x, tuple(range(m.rank)), True, kwargs), _meta((1,) * m.rank,
+            return _chain(op, torch_path, x, tuple(range(m.rank)), True, kwargs, m.rank), _meta((1,) * m.rank,
                                                                                           m.layout, out_dtype)
         if torch_path == "torch.logsumexp":
             if m is None or m.rank is None:
@@ -464,17 +477,19 @@ def _reduce(op: Op, none_means: str = "all", torch_path: str | None = None, dtyp
             op.fail("FWT202", "argmax/argmin over several axes is not supported")
         dims = dims[0]
     kwargs = [("dim", to_node(dims))] + ([("keepdim", cst.Name("True"))] if keep else []) + list(extra_kwargs)
-    return _chain(op, torch_path, x, dims, keep, kwargs), out
+    return _chain(op, torch_path, x, dims, keep, kwargs, m.rank if m is not None else None), out
 
 
-def _chain(op: Op, torch_path, x, dims, keep, kwargs):
+def _chain(op: Op, torch_path, x, dims, keep, kwargs, rank=None):
     """torch.prod reduces one dimension at a time: chain it (highest dimension first)."""
     if torch_path != "torch.prod" or not isinstance(dims, tuple):
         return call(op.ref(torch_path), [x], kwargs)
     if len(dims) == 1:
         return call(op.ref(torch_path), [x], [("dim", to_node(dims[0]))] + kwargs[1:])
     if any(d < 0 for d in dims):
-        op.fail("FWT202", "prod over several negative axes of a tensor of unknown rank")
+        if rank is None:
+            op.fail("FWT302", "prod over several negative axes of a tensor of unknown rank")
+        dims = tuple(d % rank for d in dims)
     expr = x
     for d in sorted(dims, reverse=True):
         expr = call(op.ref(torch_path), [expr], [("dim", to_node(d))] + kwargs[1:])
@@ -720,10 +735,13 @@ def emit_reshape(op: Op):
     target = op.const("newshape")
     if isinstance(target, (tuple, list)) and any(d is None for d in target):
         op.fail("FWT202", "None in a reshape target is not supported (use -1)")
-    if isinstance(node, (cst.Tuple, cst.List)) and not any(isinstance(e, cst.StarredElement) for e in node.elements):
-        args = [to_node(d) if target is not UNKNOWN else op.ft.expr(el.value)[0]
-                for d, el in zip(target if target is not UNKNOWN else node.elements, node.elements)]
-        rank = len(node.elements)
+    if is_int(target) or isinstance(target, Sym):
+        args, rank, target = [to_node(target)], 1, (target,)
+    elif isinstance(target, (tuple, list)):
+        args, rank = [to_node(d) for d in target], len(target)
+    elif isinstance(node, (cst.Tuple, cst.List)) and not any(isinstance(e, cst.StarredElement)
+                                                             for e in node.elements):
+        args, rank = [op.ft.expr(el.value)[0] for el in node.elements], len(node.elements)
     else:
         args, rank = [op.value("newshape")], None
     expr = method(x, "reshape", args)
@@ -932,8 +950,6 @@ def emit_split_sizes(op: Op):
     x, m = op.tensor("x")
     spec = op.need_const("indices_or_sections")
     axis = op.need_const("axis")
-    if op.given("num") and op.const("num") is not None and not isinstance(spec, int):
-        pass
     x, m, dim, a = _axis_meta(op, x, m, axis)
     size = m.shape[a] if m is not None and m.shape is not None and a is not None else None
     kwargs = [("dim", to_node(dim))] if dim != 0 else []
@@ -1108,7 +1124,6 @@ def emit_where(op: Op):
 def _switch(op: Op, pairs):
     """K.switch(condition, then, else): a condition of lower rank gets trailing axes (not numpy)."""
     (c, cm), (a, am), (b, bm) = pairs
-    ranks = [m.rank for m in (cm, am, bm) if m is not None]
     if cm is None or cm.rank is None or am is None or am.rank is None:
         op.fail("FWT302", "K.switch needs the ranks of the condition and the branches")
     if cm.rank > 1 and cm.rank < am.rank:
@@ -1125,7 +1140,6 @@ def _switch(op: Op, pairs):
         (c, cm), (a, am), (b, bm) = [op.convert(e, m, want) for e, m in pairs]
     if cm.dtype != "bool":
         c = method(c, "bool")
-    del ranks
     return call(op.ref("torch.where"), [c, a, b]), _generic_out_any(op, [(c, cm), (a, am), (b, bm)], want,
                                                                      dtype=_dtype_of([am, bm]))
 
@@ -1263,12 +1277,12 @@ def _pad(op: Op, x, m, pads, mode: str, value):
     torch_pads = [pads[a] for a in order]
     nonzero = [i for i, p in enumerate(torch_pads) if p != (0, 0)]
     first = nonzero[0] if nonzero else r - 1
-    if mode != "constant":
+    if mode != "constant":      # F.pad pads the last k dims of a (k+1)- or (k+2)-dim input, k <= 3
         if first == 0:
             op.fail("FWT202", f"{mode} padding of the batch axis is not supported")
-        first = min(first, max(r - 3, 1), r - 2) if r > 2 else first
-        if r - first > 3:
-            op.fail("FWT202", f"{mode} padding of more than 3 axes is not supported")
+        first = 1 if (first == 1 or r == 2) else 2
+        if not 1 <= r - first <= 3:
+            op.fail("FWT202", f"{mode} padding of a rank-{r} tensor is not supported")
     flat = []
     for p in reversed(torch_pads[first:]):
         flat += list(p)

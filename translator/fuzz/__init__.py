@@ -14,25 +14,49 @@ Needs the verify and dev extras (numpy, tensorflow, keras, torch, hypothesis).
 from __future__ import annotations
 
 
-def generate(count: int, seed: int, rules=None, max_steps: int = 6, forms=("sequential", "functional")):
-    """`count` ModelSpecs drawn by hypothesis from a fixed seed (deterministic for a given
-    hypothesis version and set of active families)."""
+# Hypothesis' first examples of a run are its simplest (the all-zero draw, then mutations of it)
+# and later examples mutate earlier ones, so one long run yields clusters of near-duplicates. Each
+# model is therefore drawn by its own short run, seeded from (seed, index): model #i of a seed is
+# reproducible on its own (`--show i`) and can be shrunk on its own (`--shrink i`).
+PICK = 3     # the example of each short run that is used (0 is always the minimal model)
+_SEED_STRIDE = 1_000_003
+
+
+def model_seed(seed: int, index: int) -> int:
+    return seed * _SEED_STRIDE + index
+
+
+def hypothesis_run(spec_strategy, seed: int, body, examples: int = PICK + 1, shrink: bool = False):
+    """Run `body(spec)` on the examples of one seeded hypothesis run (and shrink when it raises)."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hyp_seed
 
+    phases = [Phase.generate, Phase.shrink] if shrink else [Phase.generate]
+
+    @settings(max_examples=examples, database=None, deadline=None, phases=phases,
+              suppress_health_check=list(HealthCheck), derandomize=False, report_multiple_bugs=False,
+              print_blob=False)
+    @hyp_seed(seed)
+    @given(spec_strategy)
+    def run(spec):
+        body(spec)
+
+    run()
+
+
+def generate(count: int, seed: int, rules=None, max_steps: int = 6, forms=("sequential", "functional"),
+             start: int = 0):
+    """Models #start .. #start+count-1 of `seed` (deterministic for a given hypothesis version and
+    set of active families)."""
     from .generator import model_specs
 
+    strategy = model_specs(rules, max_steps=max_steps, forms=forms)
     specs = []
-
-    @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck), derandomize=False)
-    @hyp_seed(seed)
-    @given(model_specs(rules, max_steps=max_steps, forms=forms))
-    def collect(spec):
-        specs.append(spec)
-
-    collect()
-    return specs[:count]
+    for index in range(start, start + count):
+        drawn = []
+        hypothesis_run(strategy, model_seed(seed, index), drawn.append)
+        specs.append(drawn[min(PICK, len(drawn) - 1)])
+    return specs
 
 
 def run_spec(spec, **kwargs):

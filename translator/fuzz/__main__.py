@@ -49,8 +49,8 @@ def _parse(argv):
     p.add_argument("--show", type=int, action="append", default=[],
                    help="print this model's source and translation (repeatable); runs only these")
     p.add_argument("--save", metavar="DIR", help="write each failing model's source to DIR")
-    p.add_argument("--shrink", action="store_true",
-                   help="minimise the first failing model with hypothesis' shrinker (single process)")
+    p.add_argument("--shrink", type=int, metavar="I", default=None,
+                   help="minimise failing model #I of the seed with hypothesis' shrinker")
     p.add_argument("--match", default="", help="with --shrink: only failures whose details contain this")
     p.add_argument("--fail-on-errors", action="store_true",
                    help="translation errors fail too (exit status, --shrink)")
@@ -64,9 +64,8 @@ def _failing(outcome, args) -> bool:
 
 
 def _shrink(args, layouts, forms) -> int:
-    from hypothesis import HealthCheck, Phase, given, settings
-    from hypothesis import seed as hyp_seed
-
+    """Minimise model #args.shrink of the seed with hypothesis' shrinker."""
+    from . import PICK, hypothesis_run, model_seed
     from .generator import model_specs
     from .harness import run_spec
 
@@ -74,27 +73,26 @@ def _shrink(args, layouts, forms) -> int:
         pass
 
     init_worker()
-    runs = [0]
+    calls = [0]
 
-    @settings(max_examples=args.count, database=None, deadline=None, phases=[Phase.generate, Phase.shrink],
-              suppress_health_check=list(HealthCheck), report_multiple_bugs=False, print_blob=False)
-    @hyp_seed(args.seed)
-    @given(model_specs(max_steps=args.max_steps, forms=forms))
-    def check(spec):
-        runs[0] += 1
+    def body(spec):
+        calls[0] += 1
+        if calls[0] <= PICK:          # the run's earlier examples are not model #i
+            return
         outcome = run_spec(spec, layouts=layouts)
         if _failing(outcome, args):
             raise FuzzFailure(spec, outcome)
 
     start = time.perf_counter()
     try:
-        check()
+        hypothesis_run(model_specs(max_steps=args.max_steps, forms=forms), model_seed(args.seed, args.shrink),
+                       body, shrink=True)
     except FuzzFailure as exc:
         spec, outcome = exc.args
-        print(f"minimal failing model after {runs[0]} runs ({time.perf_counter() - start:.0f} s):")
-        _report_failure(0, spec, outcome, sys.stdout)
+        print(f"minimal failing model after {calls[0] - PICK} runs ({time.perf_counter() - start:.0f} s):")
+        _report_failure(args.shrink, spec, outcome, sys.stdout)
         return 1
-    print(f"no failing model in {args.count} models (seed {args.seed})")
+    print(f"model #{args.shrink} of seed {args.seed} does not fail")
     return 0
 
 
@@ -103,7 +101,7 @@ def main(argv=None) -> int:
     layouts = tuple(x for x in args.layouts.split(",") if x)
     forms = tuple(x for x in args.forms.split(",") if x)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if args.shrink:
+    if args.shrink is not None:
         return _shrink(args, layouts, forms)
 
     from . import generate
@@ -112,7 +110,10 @@ def main(argv=None) -> int:
 
     rules = load_rules()
     start = time.perf_counter()
-    specs = generate(args.count, args.seed, rules, max_steps=args.max_steps, forms=forms)
+    chosen = [i for i in args.show if i >= 0] or list(range(args.count))
+    specs = {}
+    for i in chosen:
+        specs[i], = generate(1, args.seed, rules, max_steps=args.max_steps, forms=forms, start=i)
     act = active(rules)
     print(f"fuzzing {len(specs)} models (seed {args.seed}, layouts {','.join(layouts)}); "
           f"{len(act.families)} layer families and {len(act.merges)} merge families active")
@@ -121,9 +122,6 @@ def main(argv=None) -> int:
         print(f"layer rules no family generates: {', '.join(missing)}")
     sys.stdout.flush()
 
-    chosen = list(range(len(specs)))
-    if args.show:
-        chosen = [i for i in args.show if 0 <= i < len(specs)]
     work = [(specs[i], layouts) for i in chosen]
     if args.jobs > 1 and len(work) > 1:
         import multiprocessing
@@ -154,6 +152,10 @@ def main(argv=None) -> int:
             if not args.quiet or outcome.status != "ok":
                 print(f"#{i:04d} {outcome.describe():<44} {spec.form:<10} {outcome.seconds:5.2f}s "
                       f"{','.join(spec.families)}")
+            if outcome.status == "error" and args.quiet:
+                for line in sorted({ln.split("] ", 1)[-1] for lo in outcome.layouts
+                                    for ln in lo.message.splitlines() if "[error]" in ln}):
+                    print(f"      {line}")
             if outcome.status != "ok" or args.show:
                 if outcome.status in ("mismatch", "generator") or args.show or not args.quiet:
                     _report_failure(i, spec, outcome, sys.stdout)

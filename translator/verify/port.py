@@ -91,7 +91,7 @@ def _keras_by_class(keras_model, rules):
     grouped = defaultdict(list)
     for i, layer in enumerate(_keras_layers(keras_model, rules)):
         cls = type(layer).__name__
-        if cls in by_class and by_class[cls].weights:
+        if cls in by_class and by_class[cls].weights and layer.weights:
             grouped[by_class[cls].id].append((i, layer))
     for key in grouped:
         grouped[key].sort(key=lambda pair: _creation_key(pair[1], pair[0]))
@@ -114,7 +114,8 @@ def pair_layers(keras_model, torch_module, mapping=None, rules=None):
             keras_groups[key] = [l for _, l in sorted(enumerate(keras_groups[key]),
                                                       key=lambda p: _creation_key(p[1], p[0]))]
         entries = [m for m in info.layers if m.rule_id == CUSTOM.id
-                   or by_class.get(m.keras_class) and by_class[m.keras_class].weights]
+                   or by_class.get(m.keras_class) and by_class[m.keras_class].weights
+                   and _holds_tensors(torch_module.get_submodule(m.torch_path))]
         named = {layer.name: layer for group in keras_groups.values() for layer in group}
         used = set()
         for m in entries:
@@ -187,6 +188,13 @@ def _port_own_variables(layer, module, torch_path) -> list:
             target.copy_(torch.from_numpy(np.ascontiguousarray(array)).to(target.dtype))
         done.append((f"{layer.name}/{name}", f"{torch_path}.{name}"))
     return done
+
+
+def _holds_tensors(module) -> bool:
+    """A torch module with parameters or buffers. A wrapper rule (TimeDistributed) maps to a module
+    only when the layer it wraps has weights; a weightless one (MaxPooling2D) pairs with nothing, like
+    its Keras layer, which has no weights either."""
+    return any(True for _ in module.parameters()) or any(True for _ in module.buffers())
 
 
 def _refuse_ambiguous_flatten(keras_model) -> None:
