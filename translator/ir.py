@@ -145,6 +145,7 @@ class Layer:
     calls: int = 0
     extra: dict = field(default_factory=dict)    # facts for weight porting (e.g. flatten_from)
     comments: tuple = ((), None)                 # (full-line comments above, trailing comment)
+    ref: Any = None                              # how forward refers to it, when not self.<attr>
 
     @property
     def keras_class(self) -> str:

@@ -68,6 +68,7 @@ class ForwardTranslator:
         self.hoisting = True
         self.names: set[str] = set()                      # names used in the forward so far
         self.custom_refs: dict[str, CustomRef] = {}       # "self.block" / var -> a custom layer instance
+        self.layer_lists: dict[str, list] = {}            # "self.blocks" -> its layers (nn.ModuleList)
         self.custom_classes: set[str] = set()             # Keras classes of this file usable as layers
         self.custom_outputs = None     # (class name, ctor call, input metas, scope) -> (outputs, layouts)
         self.shaped_classes: set[str] = set()   # custom classes whose translation takes input_shape=
@@ -249,6 +250,16 @@ class ForwardTranslator:
     # ---- expressions -----------------------------------------------------------------------------
     def layer_of(self, func: cst.BaseExpression) -> Layer | None:
         from ..names import dotted
+        if isinstance(func, cst.Subscript) and len(func.slice) == 1:    # self.blocks[0](x)
+            group = self.layer_lists.get(dotted(func.value) or "")
+            index = func.slice[0].slice
+            if group is not None and isinstance(index, cst.Index):
+                from ..values import evaluate
+                i = evaluate(index.value, self.scope)
+                if isinstance(i, int) and -len(group) <= i < len(group):
+                    group[i].ref = func
+                    return group[i]
+            return None
         text = dotted(func)
         return self.layer_refs.get(text) if text else None
 
@@ -449,6 +460,9 @@ class ForwardTranslator:
 
             def leave_Call(self, original, updated):
                 path = translator.table.resolve(updated.func)
+                if path is not None and path in translator.rules.layers:
+                    raise TranslationError("FWT103", f"Keras layer '{path}' used in a form not translated "
+                                           "here (e.g. in a container or expression)", _line(original))
                 if path is not None and (path.startswith("keras") or path.startswith("tensorflow")):
                     raise TranslationError("FWT102", f"no rule for '{path}'", _line(original))
                 return updated
@@ -636,7 +650,41 @@ class ForwardTranslator:
         self.pending = hoisted
         return stmt.with_changes(test=test, body=stmt.body.with_changes(body=body), orelse=orelse)
 
+    def loop_over_layers(self, stmt):
+        """`for block in self.blocks: x = block(x)`: the body is translated for each layer of the list
+        in turn (sizes flow from one to the next); it must give the same code every time."""
+        from ..names import dotted
+        if not (isinstance(stmt, cst.For) and isinstance(stmt.target, cst.Name)):
+            return None
+        group = self.layer_lists.get(dotted(stmt.iter) or "")
+        if not group:
+            return None
+        var, codes, body = stmt.target.value, set(), None
+        before_loop = self.snapshot()
+        for layer in group:
+            before = self.snapshot()
+            layer.ref = cst.Name(var)
+            self.layer_refs[var] = layer
+            body = self.restore_layouts(self.block(stmt.body.body), before)
+            codes.add("".join(cst.Module([]).code_for_node(s) for s in body))
+        self.layer_refs.pop(var, None)
+        repeated = group[0] is group[-1] and len(group) > 1
+        if repeated and self.env_shapes_changed(before_loop):
+            raise TranslationError("FWT103", "a repeated layer list changes the sizes it is applied to: its "
+                                   "layers cannot share one constructor", _line(stmt))
+        if len(codes) != 1:
+            raise TranslationError("FWT103", "the loop over a layer list translates differently for its "
+                                   "layers (sizes or layouts change): unroll it by hand", _line(stmt))
+        return stmt.with_changes(body=stmt.body.with_changes(body=body))
+
+    def env_shapes_changed(self, before: dict) -> bool:
+        return any(before.get(k) is not None and m is not None and before[k].shape != m.shape
+                   for k, m in self.env.items())
+
     def loop(self, stmt):
+        unrolled = self.loop_over_layers(stmt)
+        if unrolled is not None:
+            return unrolled
         before = self.snapshot()
         if isinstance(stmt, cst.For):
             stmt = stmt.with_changes(iter=self.expr(stmt.iter)[0])

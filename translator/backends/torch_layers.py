@@ -106,7 +106,8 @@ class LayerContext:
         return self.meta.last_dim
 
     def module_call(self, x: cst.BaseExpression) -> cst.BaseExpression:
-        return call(self.self_ref(self.layer.attr), [x])
+        ref = self.layer.ref if self.layer.ref is not None else self.self_ref(self.layer.attr)
+        return call(ref, [x])
 
     def torch_axis(self, keras_axis: int, meta: TensorMeta | None = None) -> int:
         meta = meta or self.meta

@@ -61,6 +61,63 @@ def find_build_shapes(module: cst.Module, table: ImportTable, class_name: str, e
 
 
 @dataclass
+class LayerList:
+    """Layers held in a Python list attribute: an nn.ModuleList in torch."""
+    attr: str
+    layers: list
+    repeat: cst.ListComp | None = None     # `[... for _ in range(n)]` with n not a constant
+
+    def module_list(self, ft: ForwardTranslator) -> cst.Call:
+        if self.repeat is not None:
+            layer = self.layers[0]
+            first, second = layer.in_metas, getattr(layer, "second_in", None)
+            emission = ft.emissions.get(id(layer))
+            if emission is None or emission[0].ctor is None:
+                raise TranslationError("FWT103", f"self.{self.attr}: no torch module to repeat", layer.line)
+            comp = self.repeat.with_changes(elt=emission[0].ctor)
+            return cst.Call(ft.imports.ref("torch.nn.ModuleList"), [cst.Arg(comp)])
+        ctors = []
+        for layer in self.layers:
+            emission = ft.emissions.get(id(layer))
+            if emission is None or emission[0].ctor is None:
+                raise TranslationError("FWT103", f"self.{self.attr}: {layer.keras_class} has no torch module "
+                                       "to hold in an nn.ModuleList", layer.line)
+            ctors.append(cst.Element(emission[0].ctor))
+        return cst.Call(ft.imports.ref("torch.nn.ModuleList"), [cst.Arg(cst.List(ctors))])
+
+
+def _unroll_comprehension(node: cst.ListComp, scope: dict):
+    """The element expressions of `[ctor(v) for v in <constant iterable>]` (None if not constant)."""
+    from ..backends.torch_inline import _Rename
+    comp = node.for_in
+    if comp.inner_for_in is not None or comp.ifs or not isinstance(comp.target, cst.Name):
+        return None
+    values = _constant_iterable(comp.iter, scope)
+    if values is None:
+        return None
+    name = comp.target.value
+    return [node.elt.visit(_Rename({}, {name: to_node(v)})) for v in values]
+
+
+def _is_repeat(node: cst.ListComp) -> bool:
+    comp = node.for_in
+    return (comp.inner_for_in is None and not comp.ifs and isinstance(comp.target, cst.Name)
+            and comp.target.value not in _names(node.elt) and isinstance(comp.iter, cst.Call)
+            and dotted(comp.iter.func) == "range" and isinstance(node.elt, cst.Call))
+
+
+def _constant_iterable(node, scope):
+    value = evaluate(node, scope)
+    if isinstance(value, (tuple, list)):
+        return list(value)
+    if isinstance(node, cst.Call) and dotted(node.func) == "range":
+        args = [evaluate(a.value, scope) for a in node.args]
+        if args and all(isinstance(a, int) and not isinstance(a, Sym) for a in args):
+            return list(range(*args))
+    return None
+
+
+@dataclass
 class ClassTranslation:
     cls: cst.ClassDef
     ft: ForwardTranslator
@@ -119,7 +176,7 @@ class SubclassTranslator:
                 if isinstance(layer, CustomRef):
                     layer.call_metas = None
                 else:
-                    layer.in_metas, layer.calls, layer.extra = None, 0, {}
+                    layer.in_metas, layer.calls, layer.extra, layer.ref = None, 0, {}, None
             metas = [input_meta(n, shapes[i] if shapes and i < len(shapes) else None, dtypes[i], layouts)
                      for i, n in enumerate(names)]
             ft.env.update(zip(names, metas))
@@ -210,9 +267,16 @@ class SubclassTranslator:
             small = stmt.body[0]
             target = small.targets[0].target
             if not (len(small.targets) == 1 and isinstance(target, cst.Attribute)
-                    and dotted(target.value) == "self" and isinstance(small.value, cst.Call)):
+                    and dotted(target.value) == "self"):
                 continue
             attr = target.attr.value
+            if isinstance(small.value, (cst.List, cst.ListComp)):
+                group = self.layer_list(ft, attr, small.value)
+                if group is not None:
+                    found[id(stmt)] = group
+                continue
+            if not isinstance(small.value, cst.Call):
+                continue
             func = small.value.func
             if isinstance(func, cst.Name) and func.value in ft.custom_classes:
                 ref = CustomRef(attr, func.value, small.value, line_of(stmt))
@@ -228,6 +292,32 @@ class SubclassTranslator:
             ft.layer_refs[f"self.{target.attr.value}"] = layer
             found[id(stmt)] = layer
         return found
+
+    def layer_list(self, ft: ForwardTranslator, attr: str, node) -> "LayerList | None":
+        """`[layers.Dense(8) for _ in range(3)]` or `[Conv2D(16, 3), Conv2D(32, 3)]` -> nn.ModuleList."""
+        repeat = None
+        if isinstance(node, cst.List):
+            ctors = [el.value for el in node.elements]
+        else:
+            ctors = _unroll_comprehension(node, ft.scope)
+            if ctors is None:       # `for _ in range(depth)`: one layer description, repeated
+                if not _is_repeat(node):
+                    return None
+                ctors, repeat = [node.elt], node
+        found = [ft.rule_for(c.func) if isinstance(c, cst.Call) else None for c in ctors]
+        if not ctors or any(f is None for f in found):
+            if any(f is not None for f in found):
+                raise TranslationError("FWT103", f"self.{attr}: a list mixing layers and other values",
+                                       line_of(node))
+            return None
+        ft.attrs.add(attr)
+        if repeat is not None:
+            layers = [ft.new_layer(ctors[0], *found[0], attr=f"{attr}.*")]
+            ft.layer_lists[f"self.{attr}"] = layers * 2    # translated twice: sizes must not change
+            return LayerList(attr, layers, repeat)
+        layers = [ft.new_layer(c, *f, attr=f"{attr}.{i}") for i, (c, f) in enumerate(zip(ctors, found))]
+        ft.layer_lists[f"self.{attr}"] = layers
+        return LayerList(attr, layers)
 
     def emit_unused(self, ft: ForwardTranslator, layer) -> None:
         ctx = LayerContext(layer, [TensorMeta(None)], ft.imports, ft.rules, ft.self_ref)
@@ -245,6 +335,9 @@ class SubclassTranslator:
             if id(stmt) in layers:
                 layer = layers[id(stmt)]
                 small = stmt.body[0]
+                if isinstance(layer, LayerList):
+                    body.append(stmt.with_changes(body=[small.with_changes(value=layer.module_list(ft))]))
+                    continue
                 if isinstance(layer, CustomRef):
                     body.append(stmt.with_changes(body=[small.with_changes(
                         value=custom_ctor(layer, ft.shaped_classes))]))

@@ -39,22 +39,17 @@ class PortError(RuntimeError):
 
 def _keras_layers(model, rules=None):
     """Layers of a Keras model (Keras 3 or tf_keras), nested models and custom layers searched, in
-    depth-first order; the inside of a layer that has a weight rule is not searched (an LSTM owns
-    its cell's weights, a Bidirectional those of its two RNNs: the outer layer's rule ports them)."""
+    depth-first order, without the layers inside a layer that has a weight rule (an LSTM owns its
+    cell's weights, a Bidirectional those of its two RNNs, an RNN those of its cell even when the
+    model also holds that cell in an attribute: the outer layer's rule ports them)."""
     by_class = _rule_by_class(rules or load_rules())
-    out, seen = [], set()
-
-    def walk(parent):
-        for layer in parent._flatten_layers(include_self=False, recursive=False):
-            if id(layer) in seen:
-                continue
-            seen.add(id(layer))
-            out.append(layer)
-            rule = by_class.get(type(layer).__name__)
-            if rule is None or not rule.weights:
-                walk(layer)
-    walk(model)
-    return out
+    layers = list(model._flatten_layers(include_self=False, recursive=True))
+    inside = set()
+    for layer in layers:
+        rule = by_class.get(type(layer).__name__)
+        if rule is not None and rule.weights:
+            inside |= {id(sub) for sub in layer._flatten_layers(include_self=False, recursive=True)}
+    return [layer for layer in layers if id(layer) not in inside]
 
 
 def _weight_name(variable) -> str:
@@ -106,6 +101,7 @@ def pair_layers(keras_model, torch_module, mapping=None, rules=None):
     info = _mapping_of(mapping)
     pairs = []
     if info is not None:
+        info = _expand_repeats(info, torch_module)
         custom = {m.keras_class for m in info.layers if m.rule_id == CUSTOM.id}
         for i, layer in enumerate(_keras_layers(keras_model)):     # custom layer classes of the file
             if type(layer).__name__ in custom:
@@ -152,6 +148,25 @@ def pair_layers(keras_model, torch_module, mapping=None, rules=None):
                             f"for rule '{rule.id}'; pass the translation's mapping")
         pairs += [(k, t, rule, {}) for k, t in zip(group, candidates)]
     return pairs
+
+
+def _expand_repeats(info, torch_module):
+    """`blocks.*` (a layer repeated a non-constant number of times) -> blocks.0, blocks.1, ..."""
+    import copy
+    from dataclasses import replace
+    if not any(".*" in m.torch_path for m in info.layers):
+        return info
+    layers = []
+    for m in info.layers:
+        if ".*" not in m.torch_path:
+            layers.append(m)
+            continue
+        head, _, tail = m.torch_path.partition(".*")
+        count = len(torch_module.get_submodule(head))
+        layers += [replace(m, torch_path=f"{head}.{i}{tail}") for i in range(count)]
+    info = copy.copy(info)
+    info.layers = layers
+    return info
 
 
 class _CustomRule:
