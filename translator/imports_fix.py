@@ -74,7 +74,8 @@ def fix_imports(module: cst.Module, needed: list[str]) -> cst.Module:
             continue
         body.append(stmt)
     present = {cst.Module([]).code_for_node(s).strip() for s in body if isinstance(s, cst.SimpleStatementLine)}
-    new = [cst.parse_statement(text + "\n") for text in needed if text not in present]
+    new = [cst.parse_statement(text + "\n") for text in needed
+           if text not in present and text.split()[-1] in used]      # `import torch.nn.functional as F` -> F
     if insert_at is None:
         insert_at = _after_header(body)
     body = body[:insert_at] + new + body[insert_at:]

@@ -24,6 +24,7 @@ from .torch_layers import Emission, LayerContext, ShapeUnknown, apply_activation
 from .torch_layers import discover_hatches
 from .torch_inline import inline_call
 from .torch_lambda import apply_lambda
+from .torch_sequence import apply_sequence
 from .torch_ops import emit_op
 
 discover_hatches()
@@ -69,13 +70,20 @@ class ForwardTranslator:
         self.names: set[str] = set()                      # names used in the forward so far
         self.custom_refs: dict[str, CustomRef] = {}       # "self.block" / var -> a custom layer instance
         self.layer_lists: dict[str, list] = {}            # "self.blocks" -> its layers (nn.ModuleList)
+        self.sequences: dict = {}                         # "self.ffn" -> LayerSequence (nn.Sequential)
         self.custom_classes: set[str] = set()             # Keras classes of this file usable as layers
         self.custom_outputs = None     # (class name, ctor call, input metas, scope) -> (outputs, layouts)
         self.shaped_classes: set[str] = set()   # custom classes whose translation takes input_shape=
 
     # ---- layers --------------------------------------------------------------------------------
     def self_ref(self, attr: str) -> cst.BaseExpression:
-        return cst.Attribute(value=cst.Name(self.self_name), attr=cst.Name(attr))
+        node = cst.Name(self.self_name)
+        for part in attr.split("."):     # "blocks.0" -> self.blocks[0]
+            if part.isdigit():
+                node = cst.Subscript(node, [cst.SubscriptElement(cst.Index(cst.Integer(part)))])
+            else:
+                node = cst.Attribute(value=node, attr=cst.Name(part))
+        return node
 
     def unique_attr(self, base: str) -> str:
         base = re.sub(r"\W", "_", base) or "layer"
@@ -374,6 +382,10 @@ class ForwardTranslator:
         ref = self.custom_ref(func)
         if ref is not None:
             return self.apply_custom(ref, node)
+        from ..names import dotted
+        seq = self.sequences.get(dotted(func) or "")
+        if seq is not None:
+            return apply_sequence(self, seq, node)
         layer = self.layer_of(func)
         if layer is not None:
             return self.apply_layer(layer, *self.tensor_inputs(node, layer), node)

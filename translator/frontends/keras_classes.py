@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ..backends.torch_forward import CustomRef, ForwardTranslator, input_meta, next_layouts
 from ..backends.torch_module import custom_ctor
+from ..backends.torch_sequence import LayerSequence, sequential_ctor
 from ..backends.torch_layers import LayerContext, ShapeUnknown, emit_layer
 from ..backends.torch_module import interface, layer_mappings
 from ..findings import TranslationError
@@ -172,6 +173,8 @@ class SubclassTranslator:
         layouts: dict = {}
         while True:
             ft.env, ft.emissions, ft.first_conversion, ft.sites, ft.notes = {}, {}, {}, 0, []
+            for seq in ft.sequences.values():
+                seq.modules = []
             for layer in ft.layers:
                 if isinstance(layer, CustomRef):
                     layer.call_metas = None
@@ -278,6 +281,9 @@ class SubclassTranslator:
             if not isinstance(small.value, cst.Call):
                 continue
             func = small.value.func
+            if self.owner.table.resolve(small.value.func) == "keras.Sequential":
+                found[id(stmt)] = self.sequence(ft, attr, small.value)
+                continue
             if isinstance(func, cst.Name) and func.value in ft.custom_classes:
                 ref = CustomRef(attr, func.value, small.value, line_of(stmt))
                 ft.attrs.add(attr)
@@ -319,6 +325,27 @@ class SubclassTranslator:
         ft.layer_lists[f"self.{attr}"] = layers
         return LayerList(attr, layers)
 
+    def sequence(self, ft: ForwardTranslator, attr: str, node: cst.Call) -> LayerSequence:
+        """`self.ffn = keras.Sequential([...])`: its layers, applied when `self.ffn(x)` is called."""
+        items = node.args[0].value if node.args and node.args[0].keyword is None else None
+        for arg in node.args:
+            if arg.keyword is not None and arg.keyword.value == "layers":
+                items = arg.value
+        if not isinstance(items, (cst.List, cst.Tuple)) or not items.elements:
+            raise TranslationError("FWT103", f"self.{attr}: a Sequential without a literal list of layers",
+                                   line_of(node))
+        layers = []
+        for k, el in enumerate(items.elements):
+            found = ft.rule_for(el.value.func) if isinstance(el.value, cst.Call) else None
+            if found is None:
+                raise TranslationError("FWT103", f"self.{attr}: item {k} of the Sequential is not a Keras "
+                                       "layer with a rule", line_of(el.value))
+            layers.append(ft.new_layer(el.value, *found, attr=f"{attr}.{k}"))
+        ft.attrs.add(attr)
+        seq = LayerSequence(attr, layers, line=line_of(node))
+        ft.sequences[f"self.{attr}"] = seq
+        return seq
+
     def emit_unused(self, ft: ForwardTranslator, layer) -> None:
         ctx = LayerContext(layer, [TensorMeta(None)], ft.imports, ft.rules, ft.self_ref)
         try:
@@ -335,6 +362,9 @@ class SubclassTranslator:
             if id(stmt) in layers:
                 layer = layers[id(stmt)]
                 small = stmt.body[0]
+                if isinstance(layer, LayerSequence):
+                    body.append(stmt.with_changes(body=[small.with_changes(value=sequential_ctor(ft, layer))]))
+                    continue
                 if isinstance(layer, LayerList):
                     body.append(stmt.with_changes(body=[small.with_changes(value=layer.module_list(ft))]))
                     continue

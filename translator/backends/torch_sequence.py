@@ -1,0 +1,103 @@
+"""A Keras Sequential held by a subclassed model (`self.ffn = keras.Sequential([...])`) -> nn.Sequential.
+
+Its layers are applied in turn like any other layers (sizes and layouts flow through them); each must
+come out as one torch module call, possibly wrapped in an activation or a flatten, which then become
+modules of their own in the nn.Sequential. Anything else (a padding, a layout change inside) is FWT103.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from ..findings import TranslationError
+from ..names import dotted
+from .torch_code import call
+
+# torch functions in a lowered forward -> the module doing the same inside an nn.Sequential
+FUNCTION_MODULES = {
+    "F.relu": "torch.nn.ReLU", "torch.sigmoid": "torch.nn.Sigmoid", "torch.tanh": "torch.nn.Tanh",
+    "F.gelu": "torch.nn.GELU", "F.silu": "torch.nn.SiLU", "F.elu": "torch.nn.ELU", "F.selu": "torch.nn.SELU",
+    "F.softplus": "torch.nn.Softplus", "F.softsign": "torch.nn.Softsign", "F.relu6": "torch.nn.ReLU6",
+    "F.leaky_relu": "torch.nn.LeakyReLU", "F.softmax": "torch.nn.Softmax", "torch.flatten": "torch.nn.Flatten",
+    "F.log_softmax": "torch.nn.LogSoftmax", "F.mish": "torch.nn.Mish", "F.hardsigmoid": "torch.nn.Hardsigmoid",
+    "F.hardswish": "torch.nn.Hardswish",
+}
+MARKER = "_fwt_sequence_input"
+
+
+@dataclass
+class LayerSequence:
+    attr: str
+    layers: list
+    modules: list = field(default_factory=list)      # (layer or None, module constructor) in order
+    line: int = 0
+
+
+def _unwrap(expr, module_ref: str, imports):
+    """The modules an applied layer's expression amounts to: [module call, wrapper modules...]."""
+    wrappers = []
+    while True:
+        text = dotted(expr.func) if isinstance(expr, cst.Call) else None
+        func_code = cst.Module([]).code_for_node(expr.func) if isinstance(expr, cst.Call) else None
+        if func_code == module_ref and len(expr.args) == 1 and dotted(expr.args[0].value) == MARKER:
+            return list(reversed(wrappers)), True
+        if text == MARKER:
+            return None, False
+        if text in FUNCTION_MODULES and expr.args:
+            extra = [a for a in expr.args[1:]]
+            if text == "torch.flatten":
+                extra = []            # nn.Flatten() starts at dim 1, as the lowering does
+            args = [a.with_changes(comma=cst.MaybeSentinel.DEFAULT) if i == len(extra) - 1 else a
+                    for i, a in enumerate(extra)]
+            wrappers.append(cst.Call(imports.ref(FUNCTION_MODULES[text]), args))
+            inner = expr.args[0].value
+            if dotted(inner) == MARKER:            # a layer that is only a function (Flatten, ReLU)
+                return list(reversed(wrappers)), False
+            expr = inner
+            continue
+        return None, False
+
+
+def apply_sequence(ft, seq: LayerSequence, node: cst.Call):
+    """`self.ffn(x)`: apply the layers for sizes, check each is a plain module, record the modules."""
+    args = [a for a in node.args if not (a.keyword and a.keyword.value == "training")]
+    if len(args) != 1 or args[0].keyword is not None:
+        raise TranslationError("FWT201", f"self.{seq.attr}: a Sequential takes one input", seq.line)
+    expr, meta = ft.expr(args[0].value)
+    first = seq.layers[0].rule
+    if meta is not None and first.layout in ("cf", "cl"):
+        expr, meta = ft.convert(expr, meta, first.layout)
+    modules = []
+    for layer in seq.layers:
+        ft.env[MARKER] = meta
+        out, out_meta = ft.apply_layer(layer, [cst.Name(MARKER)], [meta], {}, node)
+        if ft.pending:
+            raise TranslationError("FWT103", f"self.{seq.attr}: {layer.keras_class} needs a layout change "
+                                   "inside the Sequential", layer.line)
+        wrappers, has_module = _unwrap(out, cst.Module([]).code_for_node(ft.self_ref(layer.attr)), ft.imports)
+        if wrappers is None:
+            raise TranslationError("FWT103", f"self.{seq.attr}: {layer.keras_class} is not a plain torch "
+                                   "module call, so it cannot go in an nn.Sequential", layer.line)
+        if has_module:
+            modules.append((layer, None))
+        modules += [(None, w) for w in wrappers]
+        meta = out_meta
+    ft.env.pop(MARKER, None)
+    if not seq.modules:
+        seq.modules = modules
+    return call(ft.self_ref(seq.attr), [expr]), meta
+
+
+def sequential_ctor(ft, seq: LayerSequence) -> cst.Call:
+    """`nn.Sequential(...)`; the layers' attributes become their indices (for weight porting)."""
+    items = []
+    for index, (layer, module) in enumerate(seq.modules):
+        if layer is not None:
+            emission = ft.emissions[id(layer)][0]
+            layer.attr = f"{seq.attr}.{index}"
+            module = emission.ctor
+        items.append(cst.Arg(module))
+    if not items:
+        raise TranslationError("FWT103", f"self.{seq.attr}: the Sequential is never called", seq.line)
+    return cst.Call(ft.imports.ref("torch.nn.Sequential"), items)
