@@ -29,6 +29,8 @@ CASES = {
     "lambda-layers": ("lambda_layers.py", "model", "model", [((2, 8, 8, 3), "float32")]),
     "custom-layer-classes-build-weights": ("custom_layers.py", "model", "Net", [((2, 16, 16, 3), "float32")]),
     "nested-sequential-in-class": ("nested_sequential.py", "model", "FeedForward", [((2, 5, 8), "float32")]),
+    "functional-shared-sequential-encoder": ("functional_nested_sequential.py", "build_two_tower()",
+                                             "build_two_tower", [((2, 5), "float32"), ((2, 5), "float32")]),
     "layer-lists-module-list": ("layer_lists.py", "model", "Tower", [((2, 6, 5), "float32")]),
     "custom-layers-in-functional": ("custom_layers.py", "build_functional(units=3)", "build_functional",
                                     [((2, 10, 4), "float32")]),

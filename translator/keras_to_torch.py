@@ -17,7 +17,7 @@ from .frontends.keras_classes import SubclassTranslator, keras_base
 from .frontends.keras_models import MODEL_API, BlockScanner, ModelSite
 from .frontends.scopes import function_scope, module_scope
 from .ir import UNKNOWN, ModelInfo, TensorMeta
-from .names import ImportTable
+from .names import ImportTable, used_names
 from .positions import line_of
 from .rules import RuleSet
 from .values import evaluate
@@ -433,13 +433,7 @@ def _is_placeholder(stmt) -> bool:
 
 
 def _names(node) -> set[str]:
-    found: set[str] = set()
-
-    class V(cst.CSTVisitor):
-        def visit_Name(self, n):
-            found.add(n.value)
-    node.visit(V())
-    return found
+    return used_names(node)
 
 
 def passthrough_args(func: cst.FunctionDef | None) -> list[cst.Arg]:

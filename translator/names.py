@@ -123,3 +123,28 @@ class ImportTable:
 
     def is_keras(self, path: str | None) -> bool:
         return bool(path) and (path == "keras" or path.startswith("keras."))
+
+
+def used_names(node: cst.CSTNode) -> set[str]:
+    """Names a piece of code reads or binds: not attribute names (`x.dim`) nor keywords (`dim=1`)."""
+    found: set[str] = set()
+
+    class Visitor(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            found.add(n.value)
+
+        def visit_Attribute(self, n: cst.Attribute) -> bool:
+            n.value.visit(self)
+            return False
+
+        def visit_Arg(self, n: cst.Arg) -> bool:
+            n.value.visit(self)
+            return False
+
+        def visit_Param(self, n: cst.Param) -> bool:
+            found.add(n.name.value)
+            if n.default is not None:
+                n.default.visit(self)
+            return False
+    node.visit(Visitor())
+    return found

@@ -24,7 +24,7 @@ from .torch_layers import Emission, LayerContext, ShapeUnknown, apply_activation
 from .torch_layers import discover_hatches
 from .torch_inline import inline_call
 from .torch_lambda import apply_lambda
-from .torch_sequence import apply_sequence
+from .torch_sequence import LayerSequence, apply_sequence
 from .torch_ops import emit_op
 
 discover_hatches()
@@ -499,6 +499,9 @@ class ForwardTranslator:
                 and isinstance(stmt.body[0].value, cst.Call)):
             return False
         var, value = stmt.body[0].targets[0].target.value, stmt.body[0].value
+        if self.table.resolve(value.func) == "keras.Sequential":
+            self.new_sequence(self.unique_attr(var), value, var)
+            return True
         if isinstance(value.func, cst.Name) and value.func.value in self.custom_classes:
             ref = CustomRef(self.unique_attr(var), value.func.value, value, _line(stmt))
             self.layers.append(ref)
@@ -514,6 +517,27 @@ class ForwardTranslator:
                           trailing.value if trailing else None)
         self.layer_refs[var] = layer
         return True
+
+    def new_sequence(self, attr: str, node: cst.Call, key: str) -> LayerSequence:
+        """A Keras Sequential used as a layer (`self.ffn = keras.Sequential([...])`): an nn.Sequential."""
+        items = node.args[0].value if node.args and node.args[0].keyword is None else None
+        for arg in node.args:
+            if arg.keyword is not None and arg.keyword.value == "layers":
+                items = arg.value
+        if not isinstance(items, (cst.List, cst.Tuple)) or not items.elements:
+            raise TranslationError("FWT103", f"{attr}: a Sequential without a literal list of layers", _line(node))
+        layers = []
+        for k, el in enumerate(items.elements):
+            found = self.rule_for(el.value.func) if isinstance(el.value, cst.Call) else None
+            if found is None:
+                raise TranslationError("FWT103", f"{attr}: item {k} of the Sequential is not a Keras layer "
+                                       "with a rule", _line(el.value))
+            layers.append(self.new_layer(el.value, *found, attr=f"{attr}.{k}"))
+        self.attrs.add(attr)
+        seq = LayerSequence(attr, layers, line=_line(node))
+        self.sequences[key] = seq
+        self.layers.append(seq)
+        return seq
 
     def statement(self, stmt) -> list:
         self.names |= _names_of(stmt)

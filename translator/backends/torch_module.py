@@ -7,6 +7,7 @@ from ..ir import InterfaceTensor, LayerMapping, ModelInfo
 from .torch_code import to_cf_perm
 from ..values import to_node
 from .torch_forward import CustomRef, ForwardTranslator
+from .torch_sequence import LayerSequence, sequential_ctor
 
 
 def assign(target: cst.BaseExpression, value: cst.BaseExpression) -> cst.SimpleStatementLine:
@@ -16,9 +17,15 @@ def assign(target: cst.BaseExpression, value: cst.BaseExpression) -> cst.SimpleS
 def layer_inits(ft: ForwardTranslator) -> list[cst.SimpleStatementLine]:
     """`self.x = nn.X(...)` for every layer that builds a module, in creation order."""
     out = []
+    members = {id(l) for seq in ft.sequences.values() for l in seq.layers}
     for layer in ft.layers:
         if isinstance(layer, CustomRef):
             out.append(assign(ft.self_ref(layer.attr), custom_ctor(layer, ft.shaped_classes)))
+            continue
+        if isinstance(layer, LayerSequence):
+            out.append(assign(ft.self_ref(layer.attr), sequential_ctor(ft, layer)))
+            continue
+        if id(layer) in members:
             continue
         emission = ft.emissions.get(id(layer))
         if emission is None or emission[0].ctor is None:
@@ -57,6 +64,8 @@ def layer_mappings(ft: ForwardTranslator) -> list[LayerMapping]:
         if isinstance(layer, CustomRef):
             out.append(LayerMapping(layer.class_name, None, layer.attr, "custom", layer.line,
                                     {"class": layer.class_name}))
+            continue
+        if isinstance(layer, LayerSequence):
             continue
         emission = ft.emissions.get(id(layer))
         if emission is None or emission[0].ctor is None:

@@ -178,6 +178,8 @@ class SubclassTranslator:
             for layer in ft.layers:
                 if isinstance(layer, CustomRef):
                     layer.call_metas = None
+                elif isinstance(layer, LayerSequence):
+                    continue
                 else:
                     layer.in_metas, layer.calls, layer.extra, layer.ref = None, 0, {}, None
             metas = [input_meta(n, shapes[i] if shapes and i < len(shapes) else None, dtypes[i], layouts)
@@ -188,7 +190,7 @@ class SubclassTranslator:
             if layouts is None:
                 break
         for layer in ft.layers:
-            if not isinstance(layer, CustomRef) and id(layer) not in ft.emissions:
+            if not isinstance(layer, (CustomRef, LayerSequence)) and id(layer) not in ft.emissions:
                 self.emit_unused(ft, layer)
         uses_training = any(p.name.value == "training" for p in call.params.params)
         body = [s.visit(_TrainingFlag()) for s in body] if uses_training else body
@@ -282,7 +284,7 @@ class SubclassTranslator:
                 continue
             func = small.value.func
             if self.owner.table.resolve(small.value.func) == "keras.Sequential":
-                found[id(stmt)] = self.sequence(ft, attr, small.value)
+                found[id(stmt)] = ft.new_sequence(attr, small.value, f"self.{attr}")
                 continue
             if isinstance(func, cst.Name) and func.value in ft.custom_classes:
                 ref = CustomRef(attr, func.value, small.value, line_of(stmt))
@@ -324,27 +326,6 @@ class SubclassTranslator:
         layers = [ft.new_layer(c, *f, attr=f"{attr}.{i}") for i, (c, f) in enumerate(zip(ctors, found))]
         ft.layer_lists[f"self.{attr}"] = layers
         return LayerList(attr, layers)
-
-    def sequence(self, ft: ForwardTranslator, attr: str, node: cst.Call) -> LayerSequence:
-        """`self.ffn = keras.Sequential([...])`: its layers, applied when `self.ffn(x)` is called."""
-        items = node.args[0].value if node.args and node.args[0].keyword is None else None
-        for arg in node.args:
-            if arg.keyword is not None and arg.keyword.value == "layers":
-                items = arg.value
-        if not isinstance(items, (cst.List, cst.Tuple)) or not items.elements:
-            raise TranslationError("FWT103", f"self.{attr}: a Sequential without a literal list of layers",
-                                   line_of(node))
-        layers = []
-        for k, el in enumerate(items.elements):
-            found = ft.rule_for(el.value.func) if isinstance(el.value, cst.Call) else None
-            if found is None:
-                raise TranslationError("FWT103", f"self.{attr}: item {k} of the Sequential is not a Keras "
-                                       "layer with a rule", line_of(el.value))
-            layers.append(ft.new_layer(el.value, *found, attr=f"{attr}.{k}"))
-        ft.attrs.add(attr)
-        seq = LayerSequence(attr, layers, line=line_of(node))
-        ft.sequences[f"self.{attr}"] = seq
-        return seq
 
     def emit_unused(self, ft: ForwardTranslator, layer) -> None:
         ctx = LayerContext(layer, [TensorMeta(None)], ft.imports, ft.rules, ft.self_ref)

@@ -159,7 +159,7 @@ class BlockScanner:
                 graph.append(stmt)
                 for target in _assigned_names(stmt):
                     tensors[target] = id(stmt)
-        return sites
+        return _sequentials_used_as_layers(sites, statements)
 
     def model_name(self, call: cst.Call) -> str | None:
         node = _kwarg(call, "name")
@@ -294,6 +294,31 @@ def element_comments(container) -> dict:
         out[id(el.value)] = (above, trailing)
         above = next_above
     return out
+
+
+def _sequentials_used_as_layers(sites: list, statements: list) -> list:
+    """A Sequential called inside a functional model is one of its layers, not a model of its own."""
+    order = {id(s): i for i, s in enumerate(statements)}
+    for seq in [s for s in sites if s.form == "sequential" and s.var]:
+        for site in sites:
+            if site.form != "functional" or not any(_calls(stmt, seq.var) for stmt in site.forward):
+                continue
+            site.forward = sorted(site.forward + [seq.statement], key=lambda s: order.get(id(s), 0))
+            site.graph.add(id(seq.statement))
+            sites = [s for s in sites if s is not seq]
+            break
+    return sites
+
+
+def _calls(node, name: str) -> bool:
+    found = []
+
+    class V(cst.CSTVisitor):
+        def visit_Call(self, n):
+            if isinstance(n.func, cst.Name) and n.func.value == name:
+                found.append(n)
+    node.visit(V())
+    return bool(found)
 
 
 def _list_bound_to(name: str, graph: list):
