@@ -106,3 +106,29 @@ def test_build_call_is_commented_not_lost():
     result = translate_source((SOURCES / "subclassed_ops.py").read_text())
     assert "# model.build((None, 28, 28, 1))" in result.code
     assert any(f.code == "FWT105" for f in result.findings)
+
+
+LAYER_PASSED_AROUND = """\
+import keras
+
+
+def apply_twice(layer, x):
+    return layer(layer(x))
+
+
+class Net(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(4, activation="relu")
+
+    def call(self, x):
+        return apply_twice(self.dense, x)
+"""
+
+
+def test_layer_used_other_than_by_calling_it_is_reported_not_mistranslated():
+    result = translate_source(LAYER_PASSED_AROUND, input_shape=(4,))
+    assert [f.code for f in result.findings if f.severity == "error"] == ["FWT103"]
+    assert "# fwtranslate FWT103: layer 'self.dense' used other than by calling it" in result.code
+    assert "class Net(keras.Model):" in result.code      # left as it was
+    compile(result.code, "out", "exec")

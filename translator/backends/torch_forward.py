@@ -459,12 +459,34 @@ class ForwardTranslator:
                 meta = rm
         return node.with_changes(left=left, right=right), meta
 
-    def opaque(self, node: cst.BaseExpression):
-        """An expression the translator does not model: its tensors are given in Keras order."""
+    def layer_object(self, node) -> bool:
+        """Does `node` name a translated layer (or a container of them)?"""
+        from ..names import dotted
+        text = dotted(node)
+        return bool(text) and (text in self.layer_refs or text in self.layer_lists or text in self.sequences
+                               or text in self.custom_refs)
+
+    def opaque(self, node: cst.BaseExpression, in_forward: bool = True):
+        """An expression the translator does not model: its tensors are given in Keras order.
+
+        In forward, a translated layer may only be called directly: passed around or called through
+        an unknown path, its lowered code (activation, padding, ...) would be skipped: FWT103.
+        """
         translator = self
 
         class Fix(cst.CSTTransformer):
+            def visit_Attribute(self, n):
+                self.check(n)
+                return True
+
+            def check(self, n):
+                if in_forward and translator.layer_object(n):
+                    raise TranslationError("FWT103", f"layer '{cst.Module([]).code_for_node(n)}' used other "
+                                           "than by calling it (its translation includes forward code)",
+                                           _line(n))
+
             def leave_Name(self, original, updated):
+                self.check(original)
                 meta = translator.env.get(updated.value)
                 if meta is not None and (meta.layout == "cf" or meta.flat_from is not None):
                     return translator.convert(updated, meta, "cl")[0]

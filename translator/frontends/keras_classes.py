@@ -366,7 +366,7 @@ class SubclassTranslator:
                 ft.notes += [(code, msg, line_of(stmt)) for code, msg in notes]
                 body.append(stmt.with_changes(body=[small.with_changes(value=value)]))
             else:
-                body.append(ft.opaque(stmt))
+                body.append(ft.opaque(stmt, in_forward=False))
         if init is None:
             init = cst.parse_statement("def __init__(self):\n    super().__init__()\n")
             body = list(init.body.body) + body
