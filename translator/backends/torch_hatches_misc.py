@@ -15,7 +15,7 @@ from dataclasses import replace
 import libcst as cst
 
 from ..findings import TranslationError
-from ..ir import UNKNOWN, Sym, is_int
+from ..ir import Sym, is_int
 from ..passes.shapes import ShapeError, shape_fn
 from ..values import to_node
 from .torch_code import call, method, permute, to_cl_perm
@@ -83,6 +83,9 @@ def index(expr, text: str):
     return cst.Subscript(value=expr, slice=cst.parse_expression(f"_[{text}]").slice)
 
 
+NEG = cst.parse_expression("-1e9")       # Keras' large negative fill for float32 scores
+
+
 def _error(ctx: LayerContext, code: str, message: str):
     raise TranslationError(code, f"{ctx.layer.keras_class}: {message}", ctx.layer.line)
 
@@ -134,18 +137,17 @@ def _dropout_p(ctx: LayerContext, rate: float):
     return cst.IfExp(test=ctx.self_ref("training"), body=to_node(float(rate)), orelse=to_node(0.0))
 
 
-def _causal(q, meta_q, meta_k, k):
+def _causal(ctx, q, meta_q, meta_k, k):
     """Keras' causal mask (row >= column, top-left aligned) as a boolean (T, S) tensor on q's device."""
     t, s = _dim(meta_q, 1, q, 1), _dim(meta_k, 1, k, 1)
     return meth(meth(q, "new_ones", cst.Tuple([cst.Element(t), cst.Element(s)]),
-                     dtype=cst.parse_expression("torch.bool")), "tril")
+                     dtype=ctx.ref("torch.bool")), "tril")
 
 
 def _source_or_const(ctx: LayerContext, name: str, value):
     """The argument as the user wrote it (`1.0 / 255`) when it is an expression, else the constant."""
     val = ctx.layer.args.get(name)
-    if val is not None and val.node is not None and isinstance(val.node, (cst.BinaryOperation, cst.Name)) \
-            and val.known and not isinstance(val.node, cst.Name):
+    if val is not None and val.known and isinstance(val.node, cst.BinaryOperation):
         return val.node
     return to_node(value)
 
@@ -160,9 +162,10 @@ def multi_head_attention(ctx: LayerContext) -> Emission:
     `.unflatten(-1, (heads, dim)).transpose(1, 2)`; scores softmax(q k^T / sqrt(key_dim)) over the key
     axis; dropout on the probabilities in training only; the output EinsumDense over (heads, value_dim)
     is an nn.Linear on `.transpose(1, 2).flatten(2)`. Keras uses its fused dot-product path when
-    dropout == 0 and no scores are returned: there a query row whose mask forbids every key averages
-    all values (TF's large negative fill), so that path's mask attends everywhere on such rows; on the
-    explicit path (scores returned, or dropout) those rows are zero, as torch's SDPA gives.
+    dropout == 0 and no scores are returned: TF replaces masked scores with a huge negative, so a query
+    row whose mask forbids every key averages all values; an additive float mask with float32's minimum
+    does the same in torch (a boolean one would give zeros). On Keras' explicit path (scores returned,
+    or dropout) such rows are zeros, as SDPA's boolean mask gives.
     """
     heads, key_dim = _int(ctx, "num_heads"), _int(ctx, "key_dim")
     value_dim = ctx.arg("value_dim") or key_dim
@@ -253,10 +256,10 @@ def multi_head_attention(ctx: LayerContext) -> Emission:
 
         kwargs = {}
         if mask is not None:
-            m = mask
-            if fused:      # rows that attend nowhere attend everywhere (Keras/TF: uniform weights)
-                m = binop(m, cst.BitOr, invert(meth(m, "any", -1, keepdim=True)))
-            kwargs["attn_mask"] = heads_axis(m)
+            m = heads_axis(mask)
+            if fused:      # TF fills masked scores with a huge negative: a row masked everywhere is uniform
+                m = fn(ctx, "torch.where", m, 0.0, attr(fn(ctx, "torch.finfo", ctx.ref("torch.float32")), "min"))
+            kwargs["attn_mask"] = m
         elif causal:
             kwargs["is_causal"] = True
         if dropout:
@@ -272,9 +275,9 @@ def multi_head_attention(ctx: LayerContext) -> Emission:
             return out
         logits = binop(binop(Q, cst.MatrixMultiply, meth(K, "transpose", -2, -1)), cst.Multiply,
                        cst.parse_expression(f"{key_dim} ** -0.5"))
-        keep = heads_axis(mask) if mask is not None else (_causal(q, qm, vm, v) if causal else None)
+        keep = heads_axis(mask) if mask is not None else (_causal(ctx, q, qm, vm, v) if causal else None)
         if keep is not None:       # Keras' masked Softmax: -1e9 before, exact zeros after
-            logits = meth(logits, "masked_fill", invert(keep), -1e9)
+            logits = meth(logits, "masked_fill", invert(keep), NEG)
         weights = fn(ctx, "torch.nn.functional.softmax", logits, dim=-1)
         if mask is not None:
             weights = meth(weights, "masked_fill", invert(keep), 0.0)
@@ -316,7 +319,7 @@ def _attention(ctx: LayerContext, mode: str) -> Emission:
     """
     use_scale = bool(ctx.arg("use_scale"))
     dropout = ctx.arg("dropout") or 0.0
-    ones = fn(ctx, "torch.ones", cst.Tuple([]))
+    ones = fn(ctx, "torch.ones", 1)     # Keras' scalar weights, as (1,) tensors
     params = {}
     if use_scale and mode == "additive":
         dim = ctx.channels()
@@ -348,9 +351,9 @@ def _attention(ctx: LayerContext, mode: str) -> Emission:
         if v_mask is not None:
             keep = meth(v_mask, "unsqueeze", -2)
         if causal:
-            tri = _causal(q, metas[0], metas[len(xs) - 1], k)
+            tri = _causal(ctx, q, metas[0], metas[len(xs) - 1], k)
             keep = tri if keep is None else binop(keep, cst.BitAnd, tri)
-        bias = fn(ctx, "torch.where", keep, 0.0, -1e9) if keep is not None else None
+        bias = fn(ctx, "torch.where", keep, 0.0, NEG) if keep is not None else None
         if mode == "dot" and not scores:
             kwargs = {}
             if bias is not None and v_mask is None:      # causal only: no row is masked everywhere
@@ -444,9 +447,8 @@ def prelu(ctx: LayerContext) -> Emission:
         weight = meth(attr(mod, "weight"), "view", *alpha)
         if cf:
             weight = meth(weight, "permute", rank - 2, *range(rank - 2))
-        return fn(ctx, "torch.where", binop(x, cst.GreaterThanEqual, 0) if False else
-                  cst.Comparison(x, [cst.ComparisonTarget(cst.GreaterThanEqual(), to_node(0))]),
-                  x, binop(weight, cst.Multiply, x))
+        positive = cst.Comparison(x, [cst.ComparisonTarget(cst.GreaterThanEqual(), to_node(0))])
+        return fn(ctx, "torch.where", positive, x, binop(weight, cst.Multiply, x))
     return Emission(ctor, apply)
 
 
@@ -455,6 +457,13 @@ def elu_layer(ctx: LayerContext) -> Emission:
     alpha = ctx.arg("alpha")
     kwargs = {} if alpha == 1.0 else {"alpha": float(alpha)}
     return Emission(None, lambda xs, metas: fn(ctx, "torch.nn.functional.elu", xs[0], **kwargs))
+
+
+@hatch("thresholded_relu")
+def thresholded_relu(ctx: LayerContext) -> Emission:
+    """tf_keras ThresholdedReLU (removed in Keras 3): x * (x > theta) = F.threshold(x, theta, 0.0)."""
+    theta = float(ctx.arg("theta"))
+    return Emission(None, lambda xs, metas: fn(ctx, "torch.nn.functional.threshold", xs[0], theta, 0.0))
 
 
 # ---- merges ---------------------------------------------------------------------------------------
@@ -617,7 +626,7 @@ def unit_norm(ctx: LayerContext) -> Emission:
         x, meta = xs[0], metas[0]
         if isinstance(axis, (list, tuple)):
             dims = tuple(ctx.torch_axis(a, meta) for a in axis)
-            inv = meth(meth(meth(meth(x, "square"), "sum", dim=dims, keepdim=True), "rsqrt"), "clamp", max=1e12)
+            inv = meth(meth(meth(meth(x, "square"), "sum", dim=dims, keepdim=True), "rsqrt"), "clamp", max=cst.parse_expression("1e12"))
             return binop(x, cst.Multiply, inv)
         return fn(ctx, "torch.nn.functional.normalize", x, dim=ctx.torch_axis(axis, meta))
     return Emission(None, apply)
@@ -712,7 +721,7 @@ def normalization(ctx: LayerContext) -> Emission:
 
     def apply(xs, metas):
         m = attr(mod, "mean") if not scalar else to_node(mean)
-        s = attr(mod, "std") if not scalar else to_node(_f32(std(variance)))
+        s = attr(mod, "std") if not scalar else to_node(std(variance))
         if invert_:
             return binop(m, cst.Add, binop(xs[0], cst.Multiply, s))
         return binop(binop(xs[0], cst.Subtract, m), cst.Divide, s)
@@ -812,5 +821,3 @@ def resizing_shape(args, shapes):
         raise ShapeError("Resizing expects a batch of images")
     return [(s[0], args["height"], args["width"], s[3])]
 
-
-__all__ = ["binop", "invert", "UNKNOWN"]
