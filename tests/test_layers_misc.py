@@ -80,9 +80,7 @@ MHA = [
     case("separate-key", "layers.MultiHeadAttention(2, 3)", "(q, v, k)", {"k": (6, 4)}),
     case("key-keyword", "layers.MultiHeadAttention(2, 3, value_dim=2)", "(q, v, key=k)", {"k": (6, 5)}),
     case("value-and-key-keywords", "layers.MultiHeadAttention(2, 3)", "(q, value=v, key=k)", {"k": (6, 2)}),
-    case("query-keyword", "layers.MultiHeadAttention(2, 3)", "(query=q, value=v)", {},
-         xfail="engine: the query as `query=` keyword is not a recognised layer input (only the first "
-               "positional or inputs=); torch_forward.tensor_inputs would need the rule's input name"),
+    case("query-keyword", "layers.MultiHeadAttention(2, 3)", "(query=q, value=v)", {}),
     case("causal-self", "layers.MultiHeadAttention(2, 3)", "(q, q, use_causal_mask=True)", {}),
     case("causal-cross-shorter-query", "layers.MultiHeadAttention(2, 3)", "(q, v, use_causal_mask=True)",
          {"q": (4, 8)}),

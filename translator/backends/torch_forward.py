@@ -212,6 +212,8 @@ class ForwardTranslator:
             layer.in_metas = metas
         if id(layer) not in self.emissions:
             ctx = LayerContext(layer, metas, self.imports, self.rules, self.self_ref)
+            ctx.call_args = call_args          # the first call's arguments, for the hatch to see
+            ctx.hoist = self.hoist
             try:
                 emission = emit_layer(ctx)
             except ShapeUnknown as exc:
@@ -223,6 +225,8 @@ class ForwardTranslator:
         layer.calls += 1
         ctx.call_args = call_args
         outs = self.out_metas(ctx, rule, metas)
+        if emission.out_layout is not None:
+            outs = [replace(m, layout=emission.out_layout) if m.rank and m.rank > 2 else m for m in outs]
         ctx.out_meta, ctx.out_metas = outs[0], outs
         if rule.id in FLAT_CONSUMERS and metas[0].flat_from is not None:
             layer.extra["flatten_from"] = list(metas[0].flat_from)
@@ -286,7 +290,7 @@ class ForwardTranslator:
             if name is None and first is None:
                 first = arg.value
                 continue
-            if name == "inputs":
+            if name == "inputs" or (name is not None and name == getattr(layer.rule, "input_arg", None)):
                 first = arg.value
                 continue
             if name == "training":
@@ -322,6 +326,12 @@ class ForwardTranslator:
             elements = [el.with_changes(value=self.expr(el.value)[0]) for el in node.elements]
             return node.with_changes(elements=elements), None
         return self.opaque(node), None
+
+    def hoist(self, expr: cst.BaseExpression, base: str = "tmp") -> cst.Name:
+        """Bind an expression to a new local before the current statement; returns its name."""
+        name = self.fresh_name(base)
+        self.pending.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(name))], expr)]))
+        return cst.Name(name)
 
     def fresh_name(self, base: str) -> str:
         name, i = base, 0

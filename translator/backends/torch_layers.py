@@ -74,6 +74,7 @@ class LayerContext:
         self.call_args: dict = {}       # extra call arguments of the current call: name -> (expr, meta, Val)
         self.out_meta = None            # the (first) output of the current call
         self.out_metas: list = []
+        self.hoist = None               # hoist(expr, base) -> Name: bind an expression before the statement
 
     # ---- arguments -------------------------------------------------------------------------
     def arg(self, name: str, need_const: bool = True):

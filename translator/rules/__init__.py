@@ -68,6 +68,9 @@ class LayerRule:
     positional: int | None = None    # how many leading Keras params may be given positionally
     rank: int | None = None          # input rank assumed when the input shape is unknown
     call_args: list[str] = field(default_factory=list)   # extra arguments accepted when called
+    input_arg: str | None = None     # the keyword naming the first input when called (e.g. query)
+    torch_classes: list[str] = field(default_factory=list)    # torch -> Keras: more torch classes
+    torch_signature: list[str] = field(default_factory=list)  # torch -> Keras: "name" / "name=default"
     source: str = ""
 
     def param(self, keras_name: str) -> Param | None:
@@ -92,6 +95,8 @@ class ActivationRule:
     keras: list[str]            # names accepted as activation strings / keras.activations.X
     torch: str | None           # torch function path; None means identity (linear)
     args: dict[str, Any]
+    torch_module: str | None = None      # torch -> Keras: the nn module applying this activation
+    torch_signature: list[str] = field(default_factory=list)
     source: str = ""
 
 
@@ -122,8 +127,9 @@ class RuleSet:
 _PARAM_KEYS = {"keras", "torch", "default", "torch_default", "value", "infer", "lower", "allowed",
                "keras2", "const"}
 _LAYER_KEYS = {"id", "keras", "torch", "layout", "shape", "params", "weights", "emit", "functions",
-               "torch_positional", "positional", "rank", "call_args", "examples", "note"}
-_ACT_KEYS = {"id", "keras", "torch", "args", "note"}
+               "torch_positional", "positional", "rank", "call_args", "input_arg", "examples", "note",
+               "torch_classes", "torch_signature"}
+_ACT_KEYS = {"id", "keras", "torch", "args", "note", "torch_module", "torch_signature"}
 _OP_KEYS = {"id", "keras", "torch", "params", "emit", "layout", "shape", "note"}
 OP_LAYOUTS = ("any", "axis", "cl")
 _WEIGHT_KEYS = {"keras", "torch", "transform", "optional"}
@@ -184,7 +190,9 @@ def _layer(path, data) -> LayerRule:
         shape=data["shape"], params=[_param(path, entry, p) for p in _as_list(data.get("params"))],
         weights=weights, emit=data.get("emit"), functions=_as_list(data.get("functions")),
         torch_positional=_as_list(data.get("torch_positional")), positional=data.get("positional"),
-        rank=data.get("rank"), call_args=_as_list(data.get("call_args")), source=str(path))
+        rank=data.get("rank"), call_args=_as_list(data.get("call_args")), input_arg=data.get("input_arg"),
+        torch_classes=_as_list(data.get("torch_classes")),
+        torch_signature=_torch_signature(path, entry, data.get("torch_signature")), source=str(path))
 
 
 def _activation(path, data) -> ActivationRule:
@@ -193,7 +201,26 @@ def _activation(path, data) -> ActivationRule:
     if "id" not in data or "keras" not in data or "torch" not in data:
         _fail(path, entry, "an activation needs id, keras and torch")
     return ActivationRule(id=data["id"], keras=_as_list(data["keras"]), torch=data["torch"],
-                          args=dict(data.get("args") or {}), source=str(path))
+                          args=dict(data.get("args") or {}), torch_module=data.get("torch_module"),
+                          torch_signature=_torch_signature(path, entry, data.get("torch_signature")),
+                          source=str(path))
+
+
+def _torch_signature(path, entry, value) -> list[str]:
+    """`torch_signature: [in_features, out_features, bias=True]`: names in positional order, with
+    the torch default after `=` (a Python literal) where there is one."""
+    import ast
+    out = []
+    for item in _as_list(value):
+        if not isinstance(item, str) or not item.split("=", 1)[0].strip().isidentifier():
+            _fail(path, entry, f"torch_signature items are 'name' or 'name=default', got {item!r}")
+        if "=" in item:
+            try:
+                ast.literal_eval(item.split("=", 1)[1].strip())
+            except (ValueError, SyntaxError):
+                _fail(path, entry, f"torch_signature default is not a Python literal: {item!r}")
+        out.append(item)
+    return out
 
 
 def _op(path, data) -> OpRule:
