@@ -47,7 +47,7 @@ from dataclasses import dataclass, replace
 import libcst as cst
 
 from ..findings import TranslationError
-from ..ir import Layer, TensorMeta, dim_mul
+from ..ir import Layer, Sym, TensorMeta, dim_mul
 from ..names import dotted
 from ..passes.shapes import SHAPE_FUNCTIONS, ShapeError, shape_fn
 from ..values import to_node
@@ -131,6 +131,15 @@ class RnnSpec:
         return 2 if self.kind == "LSTM" else 1
 
 
+def _flag(ctx: LayerContext, name: str) -> bool:
+    """A boolean argument that changes the emitted code: it must be a constant."""
+    value = ctx.arg(name)
+    if not isinstance(value, bool):
+        raise TranslationError("FWT202", f"{ctx.layer.keras_class}: {name}={value!s} must be a constant "
+                               "True or False to translate", ctx.layer.line)
+    return value
+
+
 def _kind(ctx: LayerContext) -> str:
     name = (ctx.rule.torch or "").rsplit(".", 1)[-1]
     kind = name[:-4] if name.endswith("Cell") else name
@@ -144,11 +153,8 @@ def _check_cell(cell: LayerContext) -> tuple[str, str]:
     """Arguments of one LSTM/GRU/SimpleRNN layer or cell that torch cannot express, and training-only
     ones; returns (kind, nonlinearity)."""
     kind, what = _kind(cell), cell.layer.keras_class
-    if kind == "GRU" and cell.arg("reset_after") is False:
-        raise TranslationError(
-            "FWT202", f"{what}(reset_after=False): Keras applies the reset gate before the recurrent "
-            "matmul, torch.nn.GRU after it (reset_after=True); no torch module computes it. Use "
-            "reset_after=True (the Keras default) or write the cell by hand", cell.layer.line)
+    # GRU(reset_after=False) is refused by the rule (`allowed: [true]`, FWT202): Keras then applies
+    # the reset gate before the recurrent matmul, torch.nn.GRU after it; no torch module computes it.
     for name in ("dropout", "recurrent_dropout"):
         if cell.arg(name):
             cell.notes.append(("FWT203", f"{what}: {name}={cell.arg(name)} dropped (active only in "
@@ -164,18 +170,18 @@ def _cells(ctx: LayerContext) -> list[LayerContext]:
         nodes = [el.value for el in node.elements]
     else:
         cell = layer_from_node(ctx, node)
-        if cell is None or cell.rule.emit not in ("rnn_cell", "stacked_cells"):
+        if cell is None or cell.rule.emit != "rnn_cell":
             raise TranslationError(
                 "FWT202", f"{ctx.layer.keras_class}: cell {_source(node)} is not supported: only "
                 "SimpleRNNCell, LSTMCell, GRUCell and StackedRNNCells of them translate (a custom cell "
                 "with `state_size` needs a hand-written loop over time in torch)", ctx.layer.line)
-        if cell.rule.emit == "rnn_cell":
+        if cell.rule.param("cells") is None:
             return [cell]
-        nodes = [el.value for el in _list_node(cell, "cells")]
+        nodes = [el.value for el in _list_node(cell, "cells")]     # StackedRNNCells([...])
     cells = []
     for n in nodes:
         cell = layer_from_node(ctx, n)
-        if cell is None or cell.rule.emit != "rnn_cell":
+        if cell is None or cell.rule.emit != "rnn_cell" or cell.rule.param("cells") is not None:
             raise TranslationError(
                 "FWT202", f"{ctx.layer.keras_class}: stacked cell {_source(n)} is not supported: only "
                 "SimpleRNNCell, LSTMCell and GRUCell translate", ctx.layer.line)
@@ -213,8 +219,8 @@ def recurrent_spec(ctx: LayerContext) -> RnnSpec:
             "FWT202", f"{ctx.layer.keras_class}: stacked cells of different kinds, sizes or activations; "
             "torch's multi-layer RNN needs them alike (write one RNN per cell)", ctx.layer.line)
     spec = RnnSpec(kind=checked[0][0], cell=cells[0], num_layers=len(cells), nonlinearity=checked[0][1],
-                   return_sequences=bool(ctx.arg("return_sequences")),
-                   return_state=bool(ctx.arg("return_state")), go_backwards=bool(ctx.arg("go_backwards")))
+                   return_sequences=_flag(ctx, "return_sequences"), return_state=_flag(ctx, "return_state"),
+                   go_backwards=_flag(ctx, "go_backwards"))
     if spec.num_layers > 1 and spec.return_state:
         raise TranslationError("FWT202", f"{ctx.layer.keras_class}: return_state=True with stacked cells "
                                "(Keras returns one list of states per cell) is not supported", ctx.layer.line)
@@ -339,14 +345,12 @@ def rnn_layer(ctx: LayerContext) -> Emission:
 
 @hatch("rnn_cell")
 def rnn_cell(ctx: LayerContext) -> Emission:
-    raise TranslationError("FWT202", f"{ctx.layer.keras_class} called directly (one time step with explicit "
-                           "states) is not supported: wrap it in keras.layers.RNN", ctx.layer.line)
-
-
-@hatch("stacked_cells")
-def stacked_cells(ctx: LayerContext) -> Emission:
-    raise TranslationError("FWT202", "StackedRNNCells called directly is not supported: wrap it in "
-                           "keras.layers.RNN", ctx.layer.line)
+    """A cell (or StackedRNNCells) builds no module of its own: the RNN holding it does. Calling it
+    directly (one time step with explicit states) is not translated."""
+    def apply(xs, metas):
+        raise TranslationError("FWT202", f"{ctx.layer.keras_class} called directly (one time step with "
+                               "explicit states) is not supported: wrap it in keras.layers.RNN", ctx.layer.line)
+    return Emission(None, apply)
 
 
 @hatch("bidirectional")
@@ -373,8 +377,9 @@ def bidirectional(ctx: LayerContext) -> Emission:
                 "FWT202", f"{what}: backward_layer must be the same kind of layer with the same size and "
                 "arguments and go_backwards=True for one bidirectional torch module", ctx.layer.line)
     merge = ctx.arg("merge_mode")
-    if merge not in ("concat", "sum", "mul", "ave", None):
-        raise TranslationError("FWT202", f"Bidirectional: merge_mode={merge!r} is not supported", ctx.layer.line)
+    if merge not in ("concat", "sum", "mul", "ave", None) or isinstance(merge, Sym):
+        raise TranslationError("FWT202", f"Bidirectional: merge_mode={merge!s} must be a constant 'concat', "
+                               "'sum', 'mul', 'ave' or None to translate", ctx.layer.line)
     spec = replace(spec, bidirectional=True, merge_mode=merge)
     return emit_recurrent(ctx, spec)
 
