@@ -132,3 +132,34 @@ def test_layer_used_other_than_by_calling_it_is_reported_not_mistranslated():
     assert "# fwtranslate FWT103: layer 'self.dense' used other than by calling it" in result.code
     assert "class Net(keras.Model):" in result.code      # left as it was
     compile(result.code, "out", "exec")
+
+
+CUSTOM_USER_FAILS = """\
+import keras
+
+
+class Scale(keras.layers.Layer):
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+
+    def call(self, x):
+        return x * self.w
+
+
+class Net(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.scale = Scale()
+        self.conv = keras.layers.ConvLSTM2D(4, 3)
+
+    def call(self, x):
+        return self.conv(self.scale(x))
+"""
+
+
+def test_layer_class_stays_keras_when_its_user_cannot_be_translated():
+    result = translate_source(CUSTOM_USER_FAILS)
+    assert "class Scale(keras.layers.Layer):" in result.code and "class Net(keras.Model):" in result.code
+    codes = sorted(f.code for f in result.findings if f.severity == "error")
+    assert codes == ["FWT101", "FWT103"], result.findings
+    assert "Scale is kept in Keras: Net, which uses it, could not be translated" in result.code

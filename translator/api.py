@@ -14,7 +14,7 @@ from .keras_to_torch import KerasToTorch, Options
 from .positions import index_positions
 from .rules import load_rules
 
-DIRECTIONS = ("torch",)
+DIRECTIONS = ("torch", "keras")
 LAYOUTS = ("native", "keep")
 
 
@@ -81,11 +81,15 @@ def translate_source(code: str, to: str = "torch", layout: str = "native", input
                       file=filename)
     module = index_positions(module)
     shapes = _shapes(input_shape)
+    if to == "keras":
+        from .torch_to_keras import translate_module
+        return translate_module(module, load_rules(tuple(rules)), layout, shapes, filename, Result)
     rule_set, options = load_rules(tuple(rules)), Options(layout, shapes)
     translator = KerasToTorch(module, rule_set, options, filename)
     if translator.keras_classes:      # a first pass finds how the file's layer classes are called
         translator.run()
-        translator = KerasToTorch(module, rule_set, options, filename, translator.shaped_candidates())
+        translator = KerasToTorch(module, rule_set, options, filename, translator.shaped_candidates(),
+                                  translator.classes_to_keep())
     out = translator.run()
     new_module = out.module
     if out.models:

@@ -1,11 +1,18 @@
-"""Command line: `fwtranslate FILE --to torch` (the default command) and `fwtranslate rules [show ID]`.
+"""Command line: `fwtranslate FILE --to torch` (the default command), `fwtranslate rules [show ID]`,
+`fwtranslate verify FILE ...` and `fwtranslate weights SRC ...`.
 
 Typer cannot mix a default command with subcommands, so `main()` dispatches by hand: when the first
-argument names a subcommand ("rules") it runs the command group, otherwise the translate command.
+argument names a subcommand ("rules", "verify", "weights") it runs the command group, otherwise the
+translate command.
 `translate` may also be spelled out (`fwtranslate translate FILE ...`).
+
+`fwtranslate DIR --to torch -o OUTDIR` (or `--in-place`) translates a whole tree in parallel
+(translator/project.py): one line per file, then a run summary; exit codes as for one file.
 
 Exit codes: 0 all translated, 1 some findings need attention, 2 error (bad input or bad option).
 This module imports neither TensorFlow nor torch: it must start fast (pre-commit runs it).
+`verify` and `weights` run the frameworks and the user's code in a worker process
+(translator/verify/worker.py); their exit codes: 0 equivalent, 1 outputs differ, 2 error.
 """
 from __future__ import annotations
 
@@ -22,11 +29,13 @@ from .api import DIRECTIONS, LAYOUTS, Result, translate_file
 from .findings import Finding
 from .rules import ActivationRule, LayerRule, OpRule, RuleError, load_rules
 
-SUBCOMMANDS = ("rules",)
+SUBCOMMANDS = ("rules", "verify", "weights")
 PROG = "fwtranslate"
 
 EPILOG = ("Exit codes: 0 all translated, 1 some findings need attention, 2 error.  "
-          "Other commands: 'fwtranslate rules' lists the rules, 'fwtranslate rules show ID' shows one.")
+          "Other commands: 'fwtranslate rules' lists the rules, 'fwtranslate rules show ID' shows one, "
+          "'fwtranslate verify FILE --to torch' proves a translation, 'fwtranslate weights SRC --model FILE "
+          "--to torch -o OUT' converts a weight file.")
 
 
 # ---- helpers ---------------------------------------------------------------------------------------
@@ -137,11 +146,15 @@ translate_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False
 
 @translate_app.command(epilog=EPILOG, no_args_is_help=True)
 def translate(
-    file: str = typer.Argument(..., metavar="FILE", help="Python file with Keras model code."),
+    file: str = typer.Argument(..., metavar="FILE", help="Python file with Keras model code, or a directory "
+                                                          "(every *.py file under it; needs -o OUTDIR or --in-place)."),
     to: str = typer.Option(..., "--to", metavar="TARGET", help=f"Target framework: {', '.join(DIRECTIONS)}."),
     output: Optional[str] = typer.Option(None, "-o", "--output", metavar="OUT",
-                                         help="Write the translation to OUT (default: stdout)."),
+                                         help="Write the translation to OUT (default: stdout); for a directory, "
+                                              "the output directory (it mirrors the source tree)."),
     in_place: bool = typer.Option(False, "--in-place", help="Rewrite FILE itself (atomically)."),
+    jobs: Optional[int] = typer.Option(None, "-j", "--jobs", min=1, metavar="N",
+                                       help="Directory runs: translate N files at a time (default: all cores)."),
     layout: str = typer.Option("native", "--layout", metavar="native|keep",
                                help="native: idiomatic NCHW torch; keep: keep the Keras NHWC interface."),
     input_shape: Optional[List[str]] = typer.Option(  # parsed to tuples by the callback
@@ -168,6 +181,9 @@ def translate(
     shapes = list(input_shape or [])
     shape_arg = None if not shapes else (shapes[0] if len(shapes) == 1 else shapes)
     src = Path(file)
+    if src.is_dir():
+        _translate_tree(file, output, in_place, jobs, json_report, quiet,
+                        to=to, layout=layout, input_shape=shape_arg, rules=tuple(rules or ()))
     out_path = Path(output) if output else None
     if out_path is not None and out_path.exists() and out_path.is_dir():
         raise _fail(f"-o {output}: is a directory; give a file name")
@@ -217,6 +233,28 @@ def translate(
             raise _fail(f"cannot write {out_path}: {exc.strerror or exc}")
     _report(result, quiet)
     raise typer.Exit(result.exit_code)
+
+
+def _translate_tree(source: str, output: Optional[str], in_place: bool, jobs: Optional[int],
+                    json_report: Optional[str], quiet: bool, **options) -> None:
+    """Directory mode (translator/project.py): one summary line per file, then the run's summary."""
+    from . import project
+    try:
+        load_rules(options["rules"])
+        report = project.run(source, output, project.Options(**options), jobs=jobs, in_place=in_place,
+                             on_file=lambda f: project.print_file(f, quiet))
+    except project.UsageError as exc:
+        raise _fail(str(exc))
+    except RuleError as exc:
+        raise _fail(f"bad rule file: {exc}")
+    if json_report:
+        try:
+            write_atomic(Path(json_report), report.to_json() + "\n")
+        except OSError as exc:
+            _err(report.summary())
+            raise _fail(f"--json {json_report}: cannot write: {exc.strerror or exc}")
+    _err(report.summary())
+    raise typer.Exit(report.exit_code)
 
 
 def _unchanged(path: Path, code: str) -> bool:
@@ -371,6 +409,160 @@ def render_rule(rule) -> str:
         else:
             lines.append(f"{key}: {flow(value)}")
     return "\n".join(lines)
+
+
+# ---- verify and weights ----------------------------------------------------------------------------
+
+VERIFY_DIRECTIONS = ("torch",)
+VERIFY_EPILOG = "Exit codes: 0 equivalent, 1 outputs differ (not equivalent), 2 error (nothing proven)."
+_INPUT_HELP = ("Input with the batch dimension, SHAPE[:DTYPE[:LOW-HIGH]], e.g. 1,28,28,1 or "
+               "8,40:int64:0-1000; repeat for several inputs. Default: the translated model's input "
+               "shapes with batch 2.")
+
+
+def _check_choice(name: str, value: str, choices) -> None:
+    if value not in choices:
+        raise _fail(f"{name} {value!r} is not supported; choose one of: {', '.join(choices)}")
+
+
+def _emit_report(report: dict, json_report: str | None, text: str, quiet: bool) -> None:
+    from .verify.report import to_json
+    if json_report:
+        try:
+            write_atomic(Path(json_report), to_json(report) + "\n")
+        except OSError as exc:
+            _err(f"{PROG}: error: --json {json_report}: cannot write: {exc.strerror or exc}")
+            raise typer.Exit(2)
+    if quiet:
+        keep = [line for line in text.splitlines()
+                if line.startswith(("RESULT:", "first ", "no mapped", "errors:", "  [", "    ", "wrote "))]
+        text = "\n".join(keep)
+    _write_stdout(text + "\n")
+
+
+@app.command("verify", epilog=VERIFY_EPILOG, no_args_is_help=True)
+def verify_command(
+    file: str = typer.Argument(..., metavar="FILE", help="Python file with the Keras model code."),
+    to: str = typer.Option(..., "--to", metavar="TARGET", help="Target framework: torch."),
+    entry: Optional[str] = typer.Option(None, "--entry", metavar="EXPR",
+                                        help="Expression that builds the model in either file, e.g. "
+                                             "'build_model(num_classes=10)' or 'MyModel()'. Default: the "
+                                             "translated model's builder called without arguments."),
+    name: Optional[str] = typer.Option(None, "--name", metavar="MODEL",
+                                       help="The translated model the entry builds, when the file holds "
+                                            "several and the entry does not name one."),
+    inputs: Optional[List[str]] = typer.Option(None, "--input", metavar="SPEC", help=_INPUT_HELP),
+    weights: Optional[str] = typer.Option(None, "--weights", metavar="FILE",
+                                          help="Keras weights for the original (.keras, .weights.h5); "
+                                               "default: random initialisation."),
+    against: Optional[str] = typer.Option(None, "--against", metavar="TRANSLATED.py",
+                                          help="Verify this existing (possibly hand-edited) translation "
+                                               "instead of translating afresh."),
+    layout: str = typer.Option("native", "--layout", metavar="native|keep", help="Translation layout."),
+    rules: Optional[List[str]] = typer.Option(None, "--rules", metavar="DIR", help="Extra rule directory."),
+    atol: float = typer.Option(1e-5, "--atol", help="Absolute tolerance, times max(1, output scale)."),
+    rtol: float = typer.Option(1e-4, "--rtol", help="Relative tolerance, times |reference value|."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random inputs and weights."),
+    device: str = typer.Option("all", "--device", metavar="cpu|cuda|all",
+                               help="Where to time: all = CPU, and CUDA when torch sees a GPU."),
+    runs: int = typer.Option(20, "--runs", min=1, help="Timed runs per variant (the median is reported)."),
+    warmup: int = typer.Option(3, "--warmup", min=0, help="Untimed warm-up runs per variant."),
+    compile_: bool = typer.Option(False, "--compile", help="Also time torch.compile (slow to compile)."),
+    no_onnx: bool = typer.Option(False, "--no-onnx", help="Skip the ONNX export and onnxruntime checks."),
+    no_timing: bool = typer.Option(False, "--no-timing", help="Skip the timings."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1,
+                                          help="Threads for every framework (default: each one's own)."),
+    opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset (default: each exporter's)."),
+    save_onnx: Optional[str] = typer.Option(None, "--save-onnx", metavar="DIR",
+                                            help="Keep the two ONNX exports as DIR/keras.onnx, DIR/torch.onnx."),
+    timeout: float = typer.Option(600.0, "--timeout", metavar="SECONDS",
+                                  help="Time limit for building, running, exporting and timing."),
+    json_report: Optional[str] = typer.Option(None, "--json", metavar="REPORT.json",
+                                              help="Write the whole report as JSON."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress; print only the verdict and errors."),
+) -> None:
+    """Prove a translation: build both models, port weights, compare outputs natively and in
+    onnxruntime, time each variant.
+
+    User code runs only in a worker process with a time limit. Prints a table; exits 0 only when
+    every check passes.
+    """
+    from .verify.report import render
+    from .verify.run import Options, Progress, verify
+
+    if to == "keras":
+        raise _fail("verify --to keras (a PyTorch original) is not available yet: verify proves Keras -> torch "
+                    "translations for now")
+    _check_choice("--to", to, VERIFY_DIRECTIONS)
+    _check_choice("--layout", layout, LAYOUTS)
+    _check_choice("--device", device, ("cpu", "cuda", "all"))
+    if atol < 0 or rtol < 0:
+        raise _fail("--atol and --rtol must not be negative")
+    opts = Options(file=file, to=to, entry=entry, name=name, inputs=list(inputs or []), weights=weights,
+                   against=against,
+                   layout=layout, rules=tuple(rules or ()), atol=atol, rtol=rtol, seed=seed, device=device,
+                   runs=runs, warmup=warmup, compile=compile_, onnx=not no_onnx, timing=not no_timing,
+                   threads=threads, timeout=timeout, opset=opset, save_onnx=save_onnx)
+    report = verify(opts, Progress(False if quiet else None))
+    _emit_report(report, json_report, render(report), quiet)
+    raise typer.Exit(report["exit_code"])
+
+
+@app.command("weights", epilog=VERIFY_EPILOG, no_args_is_help=True)
+def weights_command(
+    src: str = typer.Argument(..., metavar="SRC", help="Trained Keras weights: .keras, .weights.h5 or .h5."),
+    model: str = typer.Option(..., "--model", metavar="FILE", help="The Keras model source the weights belong to."),
+    to: str = typer.Option(..., "--to", metavar="TARGET", help="Target framework: torch."),
+    output: str = typer.Option(..., "-o", "--output", metavar="OUT",
+                               help="The torch state_dict: OUT.safetensors or OUT.pt."),
+    entry: Optional[str] = typer.Option(None, "--entry", metavar="EXPR",
+                                        help="Expression that builds the model (default: its builder "
+                                             "called without arguments)."),
+    name: Optional[str] = typer.Option(None, "--name", metavar="MODEL",
+                                       help="The translated model the entry builds (when ambiguous)."),
+    inputs: Optional[List[str]] = typer.Option(None, "--input", metavar="SPEC", help=_INPUT_HELP),
+    layout: str = typer.Option("native", "--layout", metavar="native|keep", help="Translation layout."),
+    rules: Optional[List[str]] = typer.Option(None, "--rules", metavar="DIR", help="Extra rule directory."),
+    atol: float = typer.Option(1e-5, "--atol", help="Tolerance of the check on a random input."),
+    rtol: float = typer.Option(1e-4, "--rtol", help="Relative tolerance of that check."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random input."),
+    timeout: float = typer.Option(600.0, "--timeout", metavar="SECONDS", help="Time limit."),
+    json_report: Optional[str] = typer.Option(None, "--json", metavar="REPORT.json", help="Write a JSON report."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress; print only the result and errors."),
+) -> None:
+    """Convert a trained Keras weight file into a torch state_dict for the translated model.
+
+    Builds the Keras model from FILE (in a worker process), loads SRC, translates, ports the
+    weights, checks both models agree on a random input, and writes OUT.
+    """
+    from .verify.run import Options, Progress, convert_weights
+
+    if to not in ("torch", "keras"):
+        raise _fail(f"--to {to!r} is not supported; choose torch (keras: not available yet)")
+    _check_choice("--layout", layout, LAYOUTS)
+    opts = Options(file=model, to=to, entry=entry, name=name, inputs=list(inputs or []), weights=src, output=output,
+                   layout=layout, rules=tuple(rules or ()), atol=atol, rtol=rtol, seed=seed, timeout=timeout,
+                   onnx=False, timing=False)
+    report = convert_weights(opts, Progress(False if quiet else None))
+    _emit_report(report, json_report, render_weights(report), quiet)
+    raise typer.Exit(report["exit_code"])
+
+
+def render_weights(report: dict) -> str:
+    from .verify.report import render, verdict
+    saved = report.get("saved")
+    lines = []
+    if saved:
+        lines.append(f"wrote {saved['path']}: {saved['tensors']} tensors, {saved['parameters']} parameters "
+                     f"from {report['job']['weights']}")
+        for c in report.get("checks") or []:
+            lines.append(f"  checked on a random input ({', '.join(i['describe'] for i in report['job']['inputs'])}): "
+                         f"output {c['output']} max abs error {c['max_abs']:.3g} "
+                         f"({'pass' if c['passed'] else 'FAIL'})")
+        lines.append("RESULT: " + ("converted; the translated model reproduces the original's outputs"
+                                   if report["exit_code"] == 0 else verdict(report)))
+        return "\n".join(lines)
+    return render(report).replace("fwtranslate verify:", "fwtranslate weights:", 1)
 
 
 # ---- entry point ------------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ def class_name_for(base: str, taken: set[str]) -> str:
 
 class KerasToTorch:
     def __init__(self, module: cst.Module, rules: RuleSet, options: Options, filename: str,
-                 class_ranks: dict | None = None):
+                 class_ranks: dict | None = None, keep_keras: dict | None = None):
         self.module = module
         self.rules = rules
         self.options = options
@@ -85,6 +85,8 @@ class KerasToTorch:
         self.keras_classes = {s.name.value: s for s in module.body
                               if isinstance(s, cst.ClassDef) and keras_base(s, self.table)}
         self.class_ranks = dict(class_ranks or {})     # classes translated with a symbolic input shape
+        self.keep_keras = dict(keep_keras or {})       # class -> the untranslatable class that uses it
+        self.failed_classes: set[str] = set()
         self.shaped_classes: set[str] = set(self.class_ranks)
         self.call_sites: dict[str, list] = {}          # class -> input shapes it is called with
         self.class_infos: dict[str, ModelInfo] = {}
@@ -284,12 +286,19 @@ class KerasToTorch:
 
     # ---- subclassed models ------------------------------------------------------------------------------
     def subclass(self, cls: cst.ClassDef) -> list:
+        user = self.keep_keras.get(cls.name.value)
+        if user is not None:       # its user stays Keras, so it must stay Keras too
+            err = TranslationError("FWT103", f"{cls.name.value} is kept in Keras: {user}, which uses it, "
+                                   "could not be translated", line_of(cls))
+            self.fail(err, line_of(cls))
+            return [flag(cls, err.code, err.message)]
         translator = SubclassTranslator(self, cls)
         rank = self.class_ranks.get(cls.name.value)
         try:
             done = translator.translate(symbolic_rank=rank, layout="native" if rank else None)
         except TranslationError as err:
             self.fail(err, line_of(cls))
+            self.failed_classes.add(cls.name.value)
             return [flag(cls, err.code, err.message)]
         new_cls, ft, info = done.cls, done.ft, done.info
         self.class_infos[cls.name.value] = info
@@ -347,6 +356,17 @@ class KerasToTorch:
             if init is not None and "input_shape" in {p.name.value for p in init.params.kwonly_params}:
                 out[name] = rank
         return out
+
+    def classes_to_keep(self) -> dict:
+        """After a first pass: the layer classes used (transitively) by a class that stays Keras."""
+        keep, todo = {}, list(self.failed_classes)
+        while todo:
+            user = todo.pop()
+            for name in used_names(self.keras_classes[user]) & set(self.keras_classes):
+                if name != user and name not in keep and name not in self.failed_classes:
+                    keep[name] = user
+                    todo.append(name)
+        return keep
 
     def expand_mappings(self) -> None:
         """A model's mapping lists the layers inside its custom layers too (torch path prefixed)."""

@@ -214,6 +214,7 @@ class ForwardTranslator:
             ctx = LayerContext(layer, metas, self.imports, self.rules, self.self_ref)
             ctx.call_args = call_args          # the first call's arguments, for the hatch to see
             ctx.hoist = self.hoist
+            ctx.translator = self
             try:
                 emission = emit_layer(ctx)
             except ShapeUnknown as exc:

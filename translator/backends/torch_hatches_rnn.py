@@ -63,7 +63,7 @@ RNN_LAYER_HATCHES = ("rnn", "rnn_layer")     # emit hatches of rules that are wh
 
 def _translator(ctx: LayerContext):
     """The ForwardTranslator that created `ctx` (it resolves names through the file's imports)."""
-    ft = getattr(ctx.self_ref, "__self__", None)
+    ft = ctx.translator or getattr(ctx.self_ref, "__self__", None)
     if ft is None or not hasattr(ft, "rule_for"):
         raise TranslationError("FWT901", f"{ctx.layer.keras_class}: cannot resolve a layer argument here",
                                ctx.layer.line)

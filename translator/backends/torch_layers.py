@@ -75,6 +75,7 @@ class LayerContext:
         self.out_meta = None            # the (first) output of the current call
         self.out_metas: list = []
         self.hoist = None               # hoist(expr, base) -> Name: bind an expression before the statement
+        self.translator = None          # the ForwardTranslator applying this layer (resolves layer arguments)
 
     # ---- arguments -------------------------------------------------------------------------
     def arg(self, name: str, need_const: bool = True):

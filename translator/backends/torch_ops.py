@@ -40,6 +40,7 @@ from ..values import evaluate, make_val, to_node
 from .torch_code import call, method, permute, template, to_cf_perm
 
 OP_EMITTERS: dict[str, Callable] = {}
+VARARGS = {"einsum"}          # emitters that read the call's arguments themselves
 MARKERS = ("tensor", "tensors", "axis", "identity")
 _MISSING = object()
 
@@ -50,6 +51,44 @@ DTYPES.update({"half": "torch.float16", "float": "torch.float32", "double": "tor
 BOOL_RESULTS = {"torch.eq", "torch.ne", "torch.gt", "torch.ge", "torch.lt", "torch.le", "torch.logical_and",
                 "torch.logical_or", "torch.logical_not", "torch.logical_xor", "torch.isnan", "torch.isinf",
                 "torch.isfinite"}
+
+
+# Elementwise binary ops written as Python operators: they accept a number on either side.
+OPERATORS = {"torch.add": cst.Add, "torch.sub": cst.Subtract, "torch.mul": cst.Multiply, "torch.div": cst.Divide,
+             "torch.floor_divide": cst.FloorDivide, "torch.remainder": cst.Modulo, "torch.pow": cst.Power}
+COMPARISONS = {"torch.eq": cst.Equal, "torch.ne": cst.NotEqual, "torch.gt": cst.GreaterThan,
+               "torch.ge": cst.GreaterThanEqual, "torch.lt": cst.LessThan, "torch.le": cst.LessThanEqual}
+_ATOMS = (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.Integer, cst.Float, cst.SimpleString)
+_PRECEDENCE = {cst.Add: 1, cst.Subtract: 1, cst.Multiply: 2, cst.Divide: 2, cst.FloorDivide: 2, cst.Modulo: 2,
+               cst.Power: 4}
+
+
+def _precedence(node) -> int:
+    if isinstance(node, _ATOMS) or node.lpar:
+        return 9
+    if isinstance(node, cst.BinaryOperation):
+        return _PRECEDENCE.get(type(node.operator), 0)
+    if isinstance(node, cst.UnaryOperation):
+        return 3
+    return 0          # comparisons, boolean operations, conditional expressions
+
+
+def paren(node: cst.BaseExpression, parent: int = 9, right: bool = False) -> cst.BaseExpression:
+    """An operand of an operator of precedence `parent`, parenthesised where Python needs it."""
+    p = _precedence(node)
+    power = parent == 4
+    need = p < parent or (p == parent and (right != power)) or (power and not right and p == 3)
+    if not need:
+        return node
+    return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+
+
+def operator_expr(torch_path: str, a, b) -> cst.BaseExpression:
+    if torch_path in OPERATORS:
+        operator = OPERATORS[torch_path]()
+        level = _PRECEDENCE[type(operator)]
+        return cst.BinaryOperation(paren(a, level), operator, paren(b, level, right=True))
+    return cst.Comparison(paren(a, 1), [cst.ComparisonTarget(COMPARISONS[torch_path](), paren(b, 1))])
 
 
 def op_emitter(name: str):
@@ -123,7 +162,7 @@ class Op:
         self.line = line_of(node)
         path = ft.table.resolve(node.func) or rule.keras[0]
         self.name = re.sub(r"^tensorflow\.", "tf.", re.sub(r"^keras\.backend\.", "K.", path))
-        self.bound = self._bind()
+        self.bound = {} if rule.emit in VARARGS else self._bind()
         self._cache: dict = {}
 
     # -- arguments --
@@ -178,27 +217,32 @@ class Op:
             self.fail("FWT202", f"'{name}' must be a constant to translate")
         return value
 
-    def value(self, name: str) -> cst.BaseExpression:
-        """A non-tensor argument as torch code (nested ops translated)."""
-        key = ("value", name)
-        if key not in self._cache:
-            node = self.bound[name]
-            known = make_val(node, self.ft.scope).const
-            if known is not UNKNOWN and not isinstance(known, Sym):
-                self._cache[key] = to_node(known)
-            else:
-                expr, meta = self.ft.expr(node)
-                if meta is not None:
-                    self.fail("FWT202", f"a tensor as '{name}' is not supported")
-                self._cache[key] = expr
-        return self._cache[key]
+    def known(self, name: str):
+        """The argument's value when it is a literal (or a constant name), without translating it."""
+        if name not in self.bound:
+            p = self.param(name)
+            return p.default if p is not None else None
+        return make_val(self.bound[name], self.ft.scope).const
 
-    def tensor(self, name: str):
-        """(expression, meta) of a tensor argument; meta None for a value in Keras order (or a number)."""
-        key = ("tensor", name)
+    def _translated(self, name: str):
+        key = ("expr", name)
         if key not in self._cache:
             self._cache[key] = self.ft.expr(self.bound[name])
         return self._cache[key]
+
+    def value(self, name: str) -> cst.BaseExpression:
+        """A non-tensor argument as torch code (nested ops translated)."""
+        known = make_val(self.bound[name], self.ft.scope).const
+        if known is not UNKNOWN and not isinstance(known, Sym):
+            return to_node(known)
+        expr, meta = self._translated(name)
+        if meta is not None:
+            self.fail("FWT202", f"a tensor as '{name}' is not supported")
+        return expr
+
+    def tensor(self, name: str):
+        """(expression, meta) of a tensor argument; meta None for a value in Keras order (or a number)."""
+        return self._translated(name)
 
     def tensors(self, name: str) -> list:
         node = self.bound[name]
@@ -228,9 +272,11 @@ class Op:
         return self.ft.imports.ref(path)
 
     def convert(self, expr, meta, want: str):
+        """Bring a tensor to layout `want` in place (`c.permute(...)`): a variable is not rebound, because
+        an expression translated earlier in the same statement may use it in its current layout."""
         if meta is None:
             return expr, meta
-        return self.ft.convert(expr, meta, want)
+        return self.ft.convert(expr, meta, want, hoist=False)
 
     def is_number(self, expr) -> bool:
         """A number (or None, e.g. an open clip bound) rather than a tensor."""
@@ -368,7 +414,16 @@ def generic(op: Op, overrides: dict | None = None):
         if p.has_torch_default and value == p.torch_default:
             continue
         kwargs.append((p.torch, to_node(value) if value is not UNKNOWN else op.value(p.keras)))
-    expr = _torch_call(op, args, kwargs)
+    if rule.torch in OPERATORS or rule.torch in COMPARISONS:
+        expr = operator_expr(rule.torch, args[0], args[1]) if len(args) == 2 and not kwargs else \
+            _torch_call(op, args, kwargs)
+    elif rule.torch in ("torch.maximum", "torch.minimum") and len(args) == 2 and not kwargs and (
+            op.is_number(args[0]) or op.is_number(args[1])):
+        number, tensor = (args[0], args[1]) if op.is_number(args[0]) else (args[1], args[0])
+        bound = "min" if rule.torch == "torch.maximum" else "max"
+        expr = call(op.ref("torch.clamp"), [tensor], [(bound, number)])
+    else:
+        expr = _torch_call(op, args, kwargs)
     return expr, _generic_out(op, consts, metas, flat, want, keep_flat)
 
 
@@ -529,6 +584,20 @@ def emit_softmax(op: Op):
     return generic(op, {"axis": axis})
 
 
+@op_emitter("glu")
+def emit_glu(op: Op):
+    """glu halves its axis: the output shape is not the input's."""
+    x, m = op.tensor("x")
+    axis = op.need_const("axis")
+    expr, out = generic(op)
+    if out is not None and out.shape is not None and m is not None and m.rank is not None:
+        a = _norm_axes(axis, m.rank, op)[0]
+        shape = list(out.shape)
+        shape[a] = dim_floordiv(shape[a], 2) if shape[a] is not None else None
+        out = replace(out, shape=tuple(shape))
+    return expr, out
+
+
 @op_emitter("relu_keras")
 def emit_relu_keras(op: Op):
     """K.relu / keras.activations.relu(x, negative_slope, max_value, threshold)."""
@@ -591,13 +660,29 @@ def emit_sqrt_keras2(op: Op):
     return call(op.ref("torch.sqrt"), [call(op.ref("torch.clamp"), [x], [("min", to_node(0.0))])]), m
 
 
-@op_emitter("clip_keras2")
-def emit_clip_keras2(op: Op):
-    """tf_keras K.clip: max < min (constants) means max = min; None means unbounded."""
-    lo, hi = op.const("x_min"), op.const("x_max")
-    if is_number(lo) and is_number(hi) and hi < lo:
-        return generic(op, {"x_max": lo})
-    return generic(op)
+@op_emitter("clip")
+def emit_clip(op: Op):
+    """tf.clip_by_value(x, lo, hi) is max(min(x, hi), lo); torch.clamp(x, lo, hi) is the same when
+    lo <= hi (numbers), otherwise two clamps in TF's order (also: torch.clamp takes both bounds as numbers
+    or both as tensors). K.clip (rule op_clip_keras2): max < min (numbers) means max = min."""
+    lo, hi = op.known("x_min"), op.known("x_max")
+    if op.rule.id == "op_clip_keras2" and is_number(lo) and is_number(hi) and hi < lo:
+        hi = lo
+        overrides = {"x_max": lo}
+    else:
+        overrides = {}
+    pairs = [op.tensor("x"), op.tensor("x_min"), op.tensor("x_max")]
+    want = _common_layout(op, pairs)
+    x, lo_, hi_ = [op.convert(e, m, want) for e, m in pairs]
+    lo_e = lo_[0]
+    hi_e = to_node(overrides["x_max"]) if overrides else hi_[0]
+    lo_v, hi_v = evaluate(lo_e, op.ft.scope), evaluate(hi_e, op.ft.scope)
+    if lo_v is None or hi_v is None or (is_number(lo_v) and is_number(hi_v) and lo_v <= hi_v):
+        expr = call(op.ref("torch.clamp"), [x[0], lo_e, hi_e])
+    else:   # tf.clip_by_value is max(min(x, hi), lo): lo wins where lo > hi (torch.clamp: hi wins)
+        expr = call(op.ref("torch.clamp"), [call(op.ref("torch.clamp"), [x[0]], [("max", hi_e)])],
+                    [("min", lo_e)])
+    return expr, _generic_out_any(op, [x, lo_, hi_], want)
 
 
 def is_number(v) -> bool:
@@ -1026,13 +1111,12 @@ def emit_unstack(op: Op):
 def _index_at(x, dim: int, index: cst.BaseExpression) -> cst.Subscript:
     items = [cst.SubscriptElement(cst.Slice(lower=None, upper=None)) for _ in range(dim)]
     items.append(cst.SubscriptElement(cst.Index(index)))
-    return cst.Subscript(value=x if isinstance(x, (cst.Name, cst.Attribute, cst.Call, cst.Subscript))
-                         else x.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()]), slice=items)
+    return cst.Subscript(value=paren(x), slice=items)
 
 
 def _gather(op: Op, x, m, idx_name: str, axis):
     """x[:, ..., indices] (numpy advanced indexing == tf.gather along one axis)."""
-    idx_const = op.const(idx_name)
+    idx_const = op.known(idx_name)
     if idx_const is not UNKNOWN and not isinstance(idx_const, Sym):
         idx_expr, idx_meta = to_node(list(idx_const) if isinstance(idx_const, tuple) else idx_const), None
         idx_shape = (len(idx_const),) if isinstance(idx_const, (list, tuple)) else ()
@@ -1132,7 +1216,7 @@ def _switch(op: Op, pairs):
         (c, cm), (a, am), (b, bm) = pairs
         items = [cst.SubscriptElement(cst.Index(cst.Ellipsis()))] + [
             cst.SubscriptElement(cst.Index(cst.Name("None"))) for _ in range(am.rank - cm.rank)]
-        c = cst.Subscript(value=c, slice=items)
+        c = cst.Subscript(value=paren(c), slice=items)
         cm = replace(cm, shape=tuple(cm.shape) + (1,) * (am.rank - cm.rank))
         want = "cl"
     else:
@@ -1261,7 +1345,7 @@ def emit_tile(op: Op):
 
 def _pad(op: Op, x, m, pads, mode: str, value):
     """F.pad from Keras per-axis (before, after) pairs, in the tensor's torch layout."""
-    mode = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "symmetric": None}.get(mode)
+    mode = {"constant": "constant", "reflect": "reflect"}.get(mode)
     if mode is None:
         op.fail("FWT202", "this padding mode has no torch equivalent")
     if m is None or m.rank is None:
@@ -1451,6 +1535,24 @@ def _einsum_meta(equation: str, metas):
             if sizes.get(c) in (None, 1):
                 sizes[c] = d
     return _meta(tuple(sizes.get(c) for c in out), "cl", dtype)
+
+
+@op_emitter("filled")
+def emit_filled(op: Op):
+    """tf.ones / tf.zeros / keras.ops.ones / K.zeros (shape in Keras order; float32 by default)."""
+    shape = op.const("shape")
+    if isinstance(shape, Sym) or is_int(shape):
+        shape = (shape,)
+    if isinstance(shape, (list, tuple)):
+        node = to_node(tuple(shape))
+    else:
+        node, shape = op.value("shape"), None
+    dtype = op.dtype("dtype", "torch.float32")
+    kwargs = [("dtype", op.ref(dtype))] if dtype != "torch.float32" else []
+    expr = call(op.ref(op.rule.torch), [node], kwargs)
+    out_shape = tuple(d if is_int(d) else None for d in shape) if shape is not None else None
+    return expr, TensorMeta(out_shape, "cl", dtype.split(".")[-1]) if out_shape is None or len(out_shape) <= 2 \
+        else _meta(out_shape, "cl", dtype.split(".")[-1])
 
 
 # ---- images -----------------------------------------------------------------------------------------

@@ -329,6 +329,7 @@ class SubclassTranslator:
 
     def emit_unused(self, ft: ForwardTranslator, layer) -> None:
         ctx = LayerContext(layer, [TensorMeta(None)], ft.imports, ft.rules, ft.self_ref)
+        ctx.translator = ft
         try:
             emission = emit_layer(ctx)
         except ShapeUnknown as exc:

@@ -137,3 +137,38 @@ def _has_lazy_parameters(module) -> bool:
 def _entry_name(entry: str) -> str | None:
     head = entry.split("(")[0].strip()
     return head if head.isidentifier() else None
+
+
+def error_stats(reference, candidate, atol: float = 1e-5, rtol: float = 1e-4) -> dict:
+    """How far `candidate` is from `reference` (numpy arrays of one shape), as `verify` reports it.
+
+    scale   = max |reference| (the output scale);  S = max(1, scale)
+    max_abs = max |candidate - reference|
+    max_rel = max_abs / max(scale, tiny)      (the error relative to the output scale)
+    passed  = every element has |candidate - reference| <= atol * S + rtol * |reference|
+    (numpy's allclose with the absolute tolerance taken relative to the output scale), and no NaN
+    appears on one side only.
+    """
+    import numpy as np
+    ref = np.asarray(reference)
+    out = np.asarray(candidate)
+    if ref.shape != out.shape:
+        return {"max_abs": None, "max_rel": None, "scale": None, "passed": False,
+                "note": f"shapes differ: {tuple(ref.shape)} vs {tuple(out.shape)}"}
+    if ref.size == 0:
+        return {"max_abs": 0.0, "max_rel": 0.0, "scale": 0.0, "passed": True}
+    ref64, out64 = ref.astype(np.float64), out.astype(np.float64)
+    nan_ref, nan_out = np.isnan(ref64), np.isnan(out64)
+    if (nan_ref != nan_out).any():
+        return {"max_abs": float("nan"), "max_rel": float("nan"), "scale": None, "passed": False,
+                "note": "NaN on one side only"}
+    both = ~nan_ref
+    with np.errstate(invalid="ignore"):
+        diff = np.where(out64 == ref64, 0.0, np.abs(out64 - ref64))[both]   # equal infinities: 0
+    mag = np.abs(ref64)[both]
+    finite = mag[np.isfinite(mag)]
+    scale = float(finite.max()) if finite.size else 0.0
+    max_abs = float(diff.max()) if diff.size else 0.0
+    allowed = atol * max(1.0, scale) + rtol * mag
+    passed = bool((diff <= allowed).all())        # a NaN difference (inf - inf) fails
+    return {"max_abs": max_abs, "max_rel": max_abs / max(scale, 1e-30), "scale": scale, "passed": passed}
