@@ -162,4 +162,4 @@ def test_layer_class_stays_keras_when_its_user_cannot_be_translated():
     assert "class Scale(keras.layers.Layer):" in result.code and "class Net(keras.Model):" in result.code
     codes = sorted(f.code for f in result.findings if f.severity == "error")
     assert codes == ["FWT101", "FWT103"], result.findings
-    assert "Scale is kept in Keras: Net, which uses it, could not be translated" in result.code
+    assert "Scale is kept in Keras: it works with Net, which could not be translated" in result.code

@@ -79,6 +79,9 @@ def translate_source(code: str, to: str = "torch", layout: str = "native", input
     if not code.strip():
         return Result(code, [Finding("FWT904", "empty file: nothing to translate", 1, 0, filename)],
                       file=filename)
+    if to == "torch" and not mentions_keras(code):     # plain Python: parsed (syntax checked), no more
+        return Result(code, [Finding("FWT904", "no Keras model definition found", 1, 0, filename)],
+                      file=filename)
     module = index_positions(module)
     shapes = _shapes(input_shape)
     if to == "keras":
@@ -86,11 +89,15 @@ def translate_source(code: str, to: str = "torch", layout: str = "native", input
         return translate_module(module, load_rules(tuple(rules)), layout, shapes, filename, Result)
     rule_set, options = load_rules(tuple(rules)), Options(layout, shapes)
     translator = KerasToTorch(module, rule_set, options, filename)
-    if translator.keras_classes:      # a first pass finds how the file's layer classes are called
-        translator.run()
-        translator = KerasToTorch(module, rule_set, options, filename, translator.shaped_candidates(),
-                                  translator.classes_to_keep())
     out = translator.run()
+    if translator.keras_classes:      # the first pass found how the file's layer classes are called
+        plans = translator.class_plans()
+        translator = KerasToTorch(module, rule_set, options, filename, plans)
+        out = translator.run()
+        keep = translator.classes_to_keep()
+        if keep:                      # a class stays Keras: so do the classes it works with
+            translator = KerasToTorch(module, rule_set, options, filename, plans, keep)
+            out = translator.run()
     new_module = out.module
     if out.models:
         new_module = fix_imports(new_module, translator.imports.statements())
@@ -98,6 +105,13 @@ def translate_source(code: str, to: str = "torch", layout: str = "native", input
     if not out.models and not out.failed_sites:
         findings.append(Finding("FWT904", "no Keras model definition found", 1, 0, filename))
     return Result(new_module.code, findings, out.models, filename, out.sites, out.failed_sites)
+
+
+def mentions_keras(code: str) -> bool:
+    """False when the text names neither keras nor tensorflow: every path the engine translates resolves
+    through an import of keras, tf_keras or tensorflow, so such a file cannot hold Keras model code and
+    its translation is the file itself. Skipping the engine there makes plain Python cost one parse."""
+    return "keras" in code or "tensorflow" in code
 
 
 def _python_syntax_error(code: str):

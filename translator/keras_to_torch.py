@@ -5,17 +5,18 @@ and a finding; the rest of the file is untouched.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
 from .backends.torch_code import Imports
 from .backends.torch_forward import ForwardTranslator, input_meta, next_layouts
-from .backends.torch_module import assign, class_def, layer_inits, model_info, with_comments
+from .backends.torch_module import assign, class_def, layer_inits, model_info, save_params, with_comments
 from .findings import Finding, TranslationError
 from .frontends.keras_classes import SubclassTranslator, keras_base
 from .frontends.keras_models import MODEL_API, BlockScanner, ModelSite
-from .frontends.scopes import function_scope, module_scope
+from .frontends.scopes import function_scope, module_scope, param_defaults
 from .ir import UNKNOWN, ModelInfo, TensorMeta
 from .names import ImportTable, used_names
 from .positions import line_of
@@ -57,6 +58,8 @@ def class_name_for(base: str, taken: set[str]) -> str:
     name = "".join(part[:1].upper() + part[1:] for part in stem.split("_") if part) or "Net"
     if name in ("Model", "Sequential", "Net") and stem != base:
         name = "".join(part[:1].upper() + part[1:] for part in base.split("_") if part)
+    if name in taken and f"{name}Net" not in taken:   # `Model` imported from keras: ModelNet
+        name = "Net" if name == "Model" and "Net" not in taken else f"{name}Net"
     candidate, i = name, 1
     while candidate in taken:
         i += 1
@@ -76,7 +79,8 @@ class KerasToTorch:
         self.scope = module_scope(module)
         self.imports = Imports()
         self.result = ModuleResult(module)
-        self.taken = {s.name.value for s in module.body if isinstance(s, (cst.ClassDef, cst.FunctionDef))}
+        self.taken = {s.name.value for s in module.body if isinstance(s, (cst.ClassDef, cst.FunctionDef))} \
+            | set(self.table.aliases) | set(module_scope(module))     # no clash with imports or globals
         self.model_vars: set[str] = set()
         self.pending_classes: list = []
         self.model_classes: set[str] = set()
@@ -84,7 +88,9 @@ class KerasToTorch:
         self.helpers = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
         self.keras_classes = {s.name.value: s for s in module.body
                               if isinstance(s, cst.ClassDef) and keras_base(s, self.table)}
-        self.class_ranks = dict(class_ranks or {})     # classes translated with a symbolic input shape
+        plans = dict(class_ranks or {})
+        self.class_ranks = {k: v[1] for k, v in plans.items() if v[0] == "symbolic"}   # input_shape=
+        self.class_shapes = {k: v[1] for k, v in plans.items() if v[0] == "shape"}     # specialised
         self.keep_keras = dict(keep_keras or {})       # class -> the untranslatable class that uses it
         self.failed_classes: set[str] = set()
         self.shaped_classes: set[str] = set(self.class_ranks)
@@ -130,7 +136,8 @@ class KerasToTorch:
         removed: set[int] = set()
         for site in sites:
             try:
-                new = self.translate_site(site, scope, func, statements)
+                with internal_errors(site.line):
+                    new = self.translate_site(site, scope, func, statements)
             except TranslationError as err:
                 self.fail(err, site.line)
                 replaced[id(site.statement)] = [flag(site.statement, err.code, err.message)]
@@ -162,7 +169,8 @@ class KerasToTorch:
     def function(self, func: cst.FunctionDef) -> list:
         scope = function_scope(func, self.scope)
         try:
-            body = self.block(list(func.body.body), scope, func)
+            with internal_errors(line_of(func)):
+                body = self.block(list(func.body.body), scope, func)
         except TranslationError as err:
             self.fail(err, line_of(func))
             return [flag(func, err.code, err.message)]
@@ -178,7 +186,8 @@ class KerasToTorch:
         ft, input_metas = self.translate_forward(site, scope, func)
         names = [spec.name for spec in site.inputs] or ["x"]
         forward_body = ft.forward_body
-        init_body = (self.config_statements(site, statements) if func is not None else []) + layer_inits(ft)
+        init_body = ft.pin_asserts() + (self.config_statements(site, statements) if func is not None else []) \
+            + layer_inits(ft)
         init_params = func.params if func is not None else None
         if func is not None:
             forward_body, saved = self_params(forward_body, func)
@@ -240,6 +249,7 @@ class KerasToTorch:
         while True:
             ft = ForwardTranslator(self.rules, self.table, self.imports, scope, self.options.layout)
             ft.functions = {k: v for k, v in self.helpers.items() if func is None or k != func.name.value}
+            ft.defaults = param_defaults(func, self.scope)
             ft.custom_classes = set(self.keras_classes)
             ft.custom_outputs = self.custom_outputs
             ft.shaped_classes = self.shaped_classes
@@ -247,7 +257,7 @@ class KerasToTorch:
             names = [spec.name for spec in site.inputs] or ["x"]
             ft.env.update(zip(names, metas))
             statements = self.forward_statements(site, ft)
-            ft.forward_body = [s for s in ft.block(statements) if s is not None]
+            ft.forward_body = ft.drop_unused_constants([s for s in ft.block(statements) if s is not None])
             layouts = next_layouts(ft, layouts, self.options.layout)
             if layouts is None:
                 break
@@ -286,16 +296,21 @@ class KerasToTorch:
 
     # ---- subclassed models ------------------------------------------------------------------------------
     def subclass(self, cls: cst.ClassDef) -> list:
-        user = self.keep_keras.get(cls.name.value)
-        if user is not None:       # its user stays Keras, so it must stay Keras too
-            err = TranslationError("FWT103", f"{cls.name.value} is kept in Keras: {user}, which uses it, "
-                                   "could not be translated", line_of(cls))
+        related = self.keep_keras.get(cls.name.value)
+        if related is not None and related != cls.name.value:   # keeps the file consistent
+            err = TranslationError("FWT103", f"{cls.name.value} is kept in Keras: it works with {related}, "
+                                   "which could not be translated", line_of(cls))
             self.fail(err, line_of(cls))
             return [flag(cls, err.code, err.message)]
         translator = SubclassTranslator(self, cls)
         rank = self.class_ranks.get(cls.name.value)
+        shape = self.class_shapes.get(cls.name.value)
         try:
-            done = translator.translate(symbolic_rank=rank, layout="native" if rank else None)
+            with internal_errors(line_of(cls)):
+                if shape is not None:
+                    done = translator.translate(input_metas=[TensorMeta(shape)], layout="native")
+                else:
+                    done = translator.translate(symbolic_rank=rank, layout="native" if rank else None)
         except TranslationError as err:
             self.fail(err, line_of(cls))
             self.failed_classes.add(cls.name.value)
@@ -318,6 +333,9 @@ class KerasToTorch:
             return self._outputs_cache[key]
         if class_name in self._active:
             raise TranslationError("FWT103", f"{class_name} uses itself as a layer", line_of(ctor))
+        if class_name in self.keep_keras:
+            raise TranslationError("FWT103", f"uses {class_name}, which stays Keras "
+                                   f"({self.keep_keras[class_name]} could not be translated)", line_of(ctor))
         if all(d is not None for m in in_metas for d in m.shape[1:]):   # runs with unknown sizes don't count
             self.call_sites.setdefault(class_name, []).append([m.shape for m in in_metas])
         cls = self.keras_classes[class_name]
@@ -332,15 +350,16 @@ class KerasToTorch:
         self._outputs_cache[key] = (done.outputs, done.in_layouts)
         return self._outputs_cache[key]
 
-    def shaped_candidates(self) -> dict:
-        """After a first pass: classes always called with fully known shapes of one rank, whose
-        translation needs that shape (they take `input_shape=`)."""
+    def class_plans(self) -> dict:
+        """After a first pass, how to translate each layer class of the file that other code calls:
+        ("symbolic", rank) when one class body serves every call and takes `input_shape=`, or
+        ("shape", shape) when it is always called with one shape and is specialised to it."""
         out = {}
         for name, sites in self.call_sites.items():
             shapes = [s for site in sites for s in site]
             if any(len(site) != 1 for site in sites) or any(d is None for s in shapes for d in s[1:]):
                 continue
-            codes = set()
+            codes, done = set(), None
             for rank in sorted({len(s) for s in shapes}):   # one class body must serve every rank used
                 try:
                     done = SubclassTranslator(self, self.keras_classes[name], imports=Imports()).translate(
@@ -349,22 +368,28 @@ class KerasToTorch:
                     codes = None
                     break
                 codes.add(cst.Module([]).code_for_node(done.cls))
-            if not codes or len(codes) != 1:
+            if codes and len(codes) == 1:
+                init = next((s for s in done.cls.body.body if isinstance(s, cst.FunctionDef)
+                             and s.name.value == "__init__"), None)
+                if init is not None and "input_shape" in {p.name.value for p in init.params.kwonly_params}:
+                    out[name] = ("symbolic", rank)
                 continue
-            init = next((s for s in done.cls.body.body if isinstance(s, cst.FunctionDef)
-                         and s.name.value == "__init__"), None)
-            if init is not None and "input_shape" in {p.name.value for p in init.params.kwonly_params}:
-                out[name] = rank
+            if len(set(shapes)) == 1:       # specialised to the one shape it is called with
+                out[name] = ("shape", shapes[0])
         return out
 
     def classes_to_keep(self) -> dict:
-        """After a first pass: the layer classes used (transitively) by a class that stays Keras."""
-        keep, todo = {}, list(self.failed_classes)
+        """After a pass: the classes that must stay Keras because a class they use, or that uses them,
+        could not be translated (the file must stay consistent). class -> the reason's class."""
+        refs = {name: used_names(cls) & set(self.keras_classes) - {name} for name, cls in self.keras_classes.items()}
+        keep = {name: name for name in self.failed_classes}
+        todo = list(self.failed_classes)
         while todo:
-            user = todo.pop()
-            for name in used_names(self.keras_classes[user]) & set(self.keras_classes):
-                if name != user and name not in keep and name not in self.failed_classes:
-                    keep[name] = user
+            current = todo.pop()
+            related = refs[current] | {user for user, used in refs.items() if current in used}
+            for name in related:
+                if name not in keep:
+                    keep[name] = current
                     todo.append(name)
         return keep
 
@@ -416,6 +441,19 @@ class KerasToTorch:
             lines += [cst.EmptyLine(comment=cst.Comment("# " + line)) for line in text.splitlines()]
             return cst.SimpleStatementLine([cst.Pass()], leading_lines=lines)
         return stmt
+
+
+@contextmanager
+def internal_errors(line: int):
+    """A bug in a rule or hatch costs one model (FWT901), never the file or the run."""
+    try:
+        yield
+    except TranslationError:
+        raise
+    except RecursionError:
+        raise TranslationError("FWT901", "internal error: recursion too deep", line) from None
+    except Exception as exc:     # noqa: BLE001 - reported as a finding with its type and message
+        raise TranslationError("FWT901", f"internal error: {type(exc).__name__}: {exc}", line) from exc
 
 
 def bind_ctor(cls: cst.ClassDef, ctor: cst.Call, scope: dict) -> dict:
@@ -477,24 +515,4 @@ def self_params(forward_body: list, func: cst.FunctionDef):
     """Builder parameters used in forward become attributes saved in __init__."""
     params = {p.name.value for p in list(func.params.params) + list(func.params.kwonly_params)
               + list(func.params.posonly_params)}
-    used = set()
-    for stmt in forward_body:
-        used |= _names(stmt) & params
-    if not used:
-        return forward_body, []
-
-    class Rewrite(cst.CSTTransformer):
-        def leave_Name(self, original, updated):
-            if updated.value in used:
-                return cst.Attribute(cst.Name("self"), cst.Name(updated.value))
-            return updated
-
-        def leave_Attribute(self, original, updated):
-            return updated.with_changes(attr=original.attr)
-
-        def leave_Arg(self, original, updated):
-            return updated.with_changes(keyword=original.keyword)
-
-    body = [stmt.visit(Rewrite()) for stmt in forward_body]
-    saved = [assign(cst.Attribute(cst.Name("self"), cst.Name(n)), cst.Name(n)) for n in sorted(used)]
-    return body, saved
+    return save_params(forward_body, params)

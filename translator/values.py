@@ -6,6 +6,13 @@ import libcst as cst
 from .ir import UNKNOWN, Sym, Val
 
 
+class ShapeOf:
+    """A tensor in a scope: only its (Keras-order) shape can be read, as `x.shape`."""
+
+    def __init__(self, shape: tuple):
+        self.shape = tuple(shape)
+
+
 def evaluate(node: cst.BaseExpression | None, scope: dict) -> object:
     """The value of `node` if it is a literal, a tuple/list of them, or a name in `scope`.
 
@@ -36,13 +43,23 @@ def evaluate(node: cst.BaseExpression | None, scope: dict) -> object:
                 return UNKNOWN
             items.append(v)
         return tuple(items) if isinstance(node, cst.Tuple) else list(items)
+    if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == "self":
+        return scope.get(f"self.{node.attr.value}", UNKNOWN)    # self.units = units in __init__
+    if isinstance(node, cst.Attribute) and node.attr.value == "shape":   # x.shape of a known tensor
+        holder = evaluate(node.value, scope)
+        return holder.shape if isinstance(holder, ShapeOf) else UNKNOWN
+    if isinstance(node, cst.Call) and len(node.args) == 1 and isinstance(node.func, (cst.Name, cst.Attribute)) \
+            and (node.func.value if isinstance(node.func, cst.Name) else node.func.attr.value) == "int_shape":
+        holder = evaluate(node.args[0].value, scope)          # K.int_shape(x)
+        return holder.shape if isinstance(holder, ShapeOf) else UNKNOWN
     if isinstance(node, cst.Subscript) and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index):
         container, index = evaluate(node.value, scope), evaluate(node.slice[0].slice.value, scope)
         if isinstance(container, (tuple, list, dict)) and isinstance(index, (int, str)) and not isinstance(index, Sym):
             try:
-                return container[index]
+                item = container[index]
             except (IndexError, KeyError, TypeError):
                 return UNKNOWN
+            return UNKNOWN if item is None and isinstance(container, tuple) else item
         return UNKNOWN
     if isinstance(node, cst.Dict):
         out = {}

@@ -14,7 +14,7 @@ import libcst as cst
 
 from ..findings import TranslationError
 from ..ir import UNKNOWN, Layer, Sym, TensorMeta, Val
-from ..names import ImportTable
+from ..names import ImportTable, dotted
 from ..positions import line_of
 from ..passes.shapes import SHAPE_FUNCTIONS, ShapeError
 from ..rules import LayerRule, RuleSet
@@ -67,6 +67,10 @@ class ForwardTranslator:
         self.inlined: set[str] = set()
         self.pending: list = []                           # statements hoisted out of an expression
         self.hoisting = True
+        self.folded: set[int] = set()                     # constant assignments folded into the scope
+        self.init_names = set(scope)                      # names __init__ can see (module, parameters)
+        self.defaults: dict = {}                          # parameter -> its constant default
+        self.pinned: dict = {}                            # parameter -> value the translation assumes
         self.names: set[str] = set()                      # names used in the forward so far
         self.custom_refs: dict[str, CustomRef] = {}       # "self.block" / var -> a custom layer instance
         self.layer_lists: dict[str, list] = {}            # "self.blocks" -> its layers (nn.ModuleList)
@@ -316,6 +320,8 @@ class ForwardTranslator:
         """(translated expression, TensorMeta or None for non-tensors)."""
         if isinstance(node, cst.Name):
             return node, self.env.get(node.value)
+        if isinstance(node, cst.Attribute) and self.env.get(dotted(node) or "") is not None:
+            return node, self.env[dotted(node)]          # a weight made by add_weight (self.w)
         if isinstance(node, cst.Call):
             return self.call_expr(node)
         if isinstance(node, cst.BinaryOperation):
@@ -327,6 +333,21 @@ class ForwardTranslator:
             elements = [el.with_changes(value=self.expr(el.value)[0]) for el in node.elements]
             return node.with_changes(elements=elements), None
         return self.opaque(node), None
+
+    def pin(self, param: str, value, where: str, line: int) -> None:
+        """A parameter the translation had to fix to its default value (a hatch needs a constant)."""
+        if param not in self.pinned:
+            self.pinned[param] = value
+            self.notes.append(("FWT402", f"{where}: parameter '{param}' fixed to its default {value!r} (this "
+                               "layer needs a constant); __init__ asserts it", line))
+
+    def pin_asserts(self) -> list:
+        """`assert heads == 4, ...` for each pinned parameter, for the top of __init__."""
+        out = []
+        for param, value in sorted(self.pinned.items()):
+            message = f"translated with {param}={value!r}; translate again for other values"
+            out.append(cst.parse_statement(f"assert {param} == {value!r}, {message!r}\n"))
+        return out
 
     def hoist(self, expr: cst.BaseExpression, base: str = "tmp") -> cst.Name:
         """Bind an expression to a new local before the current statement; returns its name."""
@@ -614,8 +635,56 @@ class ForwardTranslator:
         _, meta = self.inline(small.value, result_name=target)
         return True
 
+    def shape_scope(self) -> dict:
+        """The constant scope, plus the tensors known here (so that `x.shape[-1]` folds)."""
+        from ..values import ShapeOf
+        scope = dict(self.scope)
+        for name, meta in self.env.items():
+            if meta is not None and meta.shape is not None and name not in scope:
+                scope[name] = ShapeOf(meta.shape)
+        return scope
+
+    def constant_assignment(self, small):
+        """`channels = x.shape[-1]`, `n = filters * 2`: a constant, folded into the scope and written
+        as its value (no tensor is read at run time for it)."""
+        from ..values import evaluate
+        if not (len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name)):
+            return None
+        if isinstance(small.value, (cst.Integer, cst.Float, cst.SimpleString)):
+            return None
+        value = evaluate(small.value, self.shape_scope())
+        if value is UNKNOWN or not isinstance(value, (int, float, tuple, Sym)) or isinstance(value, bool):
+            return None
+        if isinstance(value, tuple) and any(v is None for v in value):
+            return None
+        name = small.targets[0].target.value
+        self.scope = {**self.scope, name: value}
+        self.env.pop(name, None)
+        folded = small.with_changes(value=to_node(value))
+        self.folded.add(id(folded))
+        return folded
+
+    def drop_unused_constants(self, body: list) -> list:
+        """Folded constant assignments that nothing in forward reads any more (they sized layers)."""
+        from ..names import used_names
+        out = []
+        for i, stmt in enumerate(body):
+            small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 else None
+            if small is not None and id(small) in self.folded:
+                name = small.targets[0].target.value
+                if not any(name in used_names(other) for j, other in enumerate(body) if j != i):
+                    if stmt.leading_lines and i + 1 < len(body):      # keep its comments
+                        body[i + 1] = body[i + 1].with_changes(
+                            leading_lines=list(stmt.leading_lines) + list(body[i + 1].leading_lines))
+                    continue
+            out.append(stmt)
+        return out
+
     def small(self, small):
         if isinstance(small, cst.Assign):
+            folded = self.constant_assignment(small)
+            if folded is not None:
+                return [], folded
             value, meta = self.expr(small.value)
             self.bind_targets(small.targets, small.value, meta)
             return [], small.with_changes(value=value)

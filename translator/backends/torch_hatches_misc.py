@@ -91,9 +91,7 @@ def _error(ctx: LayerContext, code: str, message: str):
 
 
 def _int(ctx: LayerContext, name: str):
-    value = ctx.arg(name)
-    if not is_int(value):
-        _error(ctx, "FWT202", f"'{name}' must be a constant integer, got {value!r}")
+    value = ctx.int_arg(name)
     return value
 
 
@@ -134,7 +132,8 @@ def _dim(meta, axis: int, expr, index_: int):
 
 def _dropout_p(ctx: LayerContext, rate: float):
     """`rate if self.training else 0.0`: Keras applies attention dropout in training only."""
-    return cst.IfExp(test=ctx.self_ref("training"), body=to_node(float(rate)), orelse=to_node(0.0))
+    value = to_node(rate) if isinstance(rate, Sym) else to_node(float(rate))
+    return cst.IfExp(test=ctx.self_ref("training"), body=value, orelse=to_node(0.0))
 
 
 def _causal(ctx, q, meta_q, meta_k, k):

@@ -92,6 +92,20 @@ class LayerContext:
                                    "constant or a builder parameter to translate", self.layer.line)
         return val.const if val.known else UNKNOWN
 
+    def int_arg(self, name: str) -> int:
+        """An argument that must be a constant integer. A parameter of the enclosing builder or class
+        (`num_heads=heads`) is pinned to its default, with a warning and an assert in __init__."""
+        value = self.arg(name)
+        if isinstance(value, Sym) and self.translator is not None:
+            default = self.translator.defaults.get(str(value))
+            if is_int(default):
+                self.translator.pin(str(value), default, f"{self.layer.keras_class}({name}=...)", self.layer.line)
+                return default
+        if not is_int(value):
+            raise TranslationError("FWT202", f"{self.layer.keras_class}: '{name}' must be a constant integer, "
+                                   f"got {value!r}", self.layer.line)
+        return value
+
     def given(self, name: str) -> bool:
         return name in self.layer.args
 
@@ -149,6 +163,11 @@ def _source_node(ctx, p):
             val = ctx.layer.args.get(alias) or val
     if val is None or val.node is None or _is_literal(val.node) or not val.known:
         return None
+    visible = getattr(ctx.translator, "init_names", None)
+    if visible is not None:
+        from ..names import used_names
+        if not used_names(val.node) <= visible:      # a forward-only local (e.g. in an inlined helper)
+            return None
     return val.node
 
 

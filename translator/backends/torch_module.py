@@ -117,3 +117,30 @@ def model_info(name, torch_class, form, line, ft, input_names, input_metas) -> M
     outs = [f"output_{i}" for i in range(len(ft.outputs))]
     return ModelInfo(name, torch_class, form, line, layer_mappings(ft),
                      interface(input_names, input_metas), interface(outs, ft.outputs))
+
+
+def save_params(forward_body: list, params: set):
+    """Constructor parameters that forward reads: forward reads `self.<name>` instead, and __init__
+    saves them. Returns (new forward body, `self.x = x` statements for __init__)."""
+    from ..names import used_names
+    used = set()
+    for stmt in forward_body:
+        used |= used_names(stmt) & params
+    if not used:
+        return forward_body, []
+
+    class Rewrite(cst.CSTTransformer):
+        def leave_Name(self, original, updated):
+            if updated.value in used:
+                return cst.Attribute(cst.Name("self"), cst.Name(updated.value))
+            return updated
+
+        def leave_Attribute(self, original, updated):
+            return updated.with_changes(attr=original.attr)
+
+        def leave_Arg(self, original, updated):
+            return updated.with_changes(keyword=original.keyword)
+
+    body = [stmt.visit(Rewrite()) for stmt in forward_body]
+    saved = [assign(cst.Attribute(cst.Name("self"), cst.Name(n)), cst.Name(n)) for n in sorted(used)]
+    return body, saved

@@ -12,7 +12,7 @@ import libcst as cst
 from dataclasses import dataclass
 
 from ..backends.torch_forward import CustomRef, ForwardTranslator, input_meta, next_layouts
-from ..backends.torch_module import custom_ctor
+from ..backends.torch_module import custom_ctor, save_params
 from ..backends.torch_sequence import LayerSequence, sequential_ctor
 from ..backends.torch_layers import LayerContext, ShapeUnknown, emit_layer
 from ..backends.torch_module import interface, layer_mappings
@@ -22,7 +22,7 @@ from ..names import ImportTable, dotted
 from ..positions import line_of
 from ..values import evaluate, to_node
 from .keras_weights import is_add_weight, parameter
-from .scopes import function_scope
+from .scopes import function_scope, param_defaults
 
 if TYPE_CHECKING:
     from ..keras_to_torch import KerasToTorch
@@ -159,13 +159,14 @@ class SubclassTranslator:
         params = [p for p in call.params.params[1:] if p.name.value not in CALL_EXTRA_PARAMS]
         names = [p.name.value for p in params]
         shapes, dtypes = self.input_shapes(names, input_metas, symbolic_rank)
-        scope = function_scope(init, owner.scope) if init is not None else dict(owner.scope)
+        scope = function_scope(init, owner.scope, scope_overrides) if init is not None else dict(owner.scope)
         if shapes and len(shapes) == 1 and build is not None:
             scope["input_shape"] = (None,) + tuple(shapes[0])
         scope = _extend_scope(scope, build_statements)
         scope.update(scope_overrides or {})
         mode = layout or owner.options.layout
         ft = ForwardTranslator(owner.rules, owner.table, self.imports, scope, mode)
+        ft.defaults = {k: v for k, v in param_defaults(init, owner.scope).items() if k not in (scope_overrides or {})}
         ft.custom_classes = set(owner.keras_classes) - {self.cls.name.value}
         ft.custom_outputs = owner.custom_outputs
         ft.shaped_classes = owner.shaped_classes
@@ -185,7 +186,8 @@ class SubclassTranslator:
             metas = [input_meta(n, shapes[i] if shapes and i < len(shapes) else None, dtypes[i], layouts)
                      for i, n in enumerate(names)]
             ft.env.update(zip(names, metas))
-            body = ft.block(call.body.body)
+            ft.env.update(_weight_metas(init_statements + build_statements, scope))
+            body = ft.drop_unused_constants(ft.block(call.body.body))
             layouts = next_layouts(ft, layouts, mode)
             if layouts is None:
                 break
@@ -194,10 +196,12 @@ class SubclassTranslator:
                 self.emit_unused(ft, layer)
         uses_training = any(p.name.value == "training" for p in call.params.params)
         body = [s.visit(_TrainingFlag()) for s in body] if uses_training else body
+        body, saved = self.saved_params(init, call, body, init_statements + build_statements)
         forward = call.with_changes(name=cst.Name("forward"),
                                     params=call.params.with_changes(params=_close([call.params.params[0]] + params)),
                                     body=call.body.with_changes(body=body))
-        new_init = self.rewrite_init(ft, init, init_statements + build_statements, init_layers, symbolic_rank)
+        new_init = self.rewrite_init(ft, init, init_statements + build_statements, init_layers, symbolic_rank,
+                                     saved)
         new_body, placed = [], init is not None
         for stmt in self.cls.body.body:
             if not placed and isinstance(stmt, cst.FunctionDef):   # a new __init__ goes first
@@ -338,7 +342,25 @@ class SubclassTranslator:
         for code, message in emission.notes:
             ft.notes.append((code, message, layer.line))
 
-    def rewrite_init(self, ft: ForwardTranslator, init, statements: list, layers: dict, symbolic_rank):
+    def saved_params(self, init, call, body: list, init_statements: list):
+        """__init__ parameters that the translated forward reads (e.g. a dropout rate lowered into a
+        functional call) are saved as attributes, unless __init__ already keeps them."""
+        if init is None:
+            return body, []
+        params = {p.name.value for p in list(init.params.params[1:]) + list(init.params.kwonly_params)}
+        params -= {p.name.value for p in call.params.params} | _assigned_in(body)
+        body, saved = save_params(body, params)
+        kept = {cst.Module([]).code_for_node(s).strip() for s in init_statements}
+        for stmt in saved:
+            target = cst.Module([]).code_for_node(stmt).strip()
+            name = target.split("=")[0].strip()
+            if target not in kept and any(c.startswith(name + " =") for c in kept):
+                raise TranslationError("FWT103", f"forward needs the __init__ argument '{name[5:]}' but "
+                                       f"{name} holds something else", self.line)
+        return body, [s for s in saved if cst.Module([]).code_for_node(s).strip() not in kept]
+
+    def rewrite_init(self, ft: ForwardTranslator, init, statements: list, layers: dict, symbolic_rank,
+                     saved: list = ()):
         body = []
         for stmt in statements:
             if id(stmt) in layers:
@@ -371,6 +393,11 @@ class SubclassTranslator:
         if init is None:
             init = cst.parse_statement("def __init__(self):\n    super().__init__()\n")
             body = list(init.body.body) + body
+        body = body + list(saved)
+        if ft.pinned:       # right after super().__init__()
+            at = next((i + 1 for i, stmt in enumerate(body) if _is_super_init(stmt) or
+                       "super().__init__()" in cst.Module([]).code_for_node(stmt)), 0)
+            body = body[:at] + ft.pin_asserts() + body[at:]
         new_params = init.params
         if init.params.star_kwarg is not None and init.params.star_kwarg.name.value == "kwargs":
             new_params = init.params.with_changes(params=_close(list(init.params.params)), star_kwarg=None)
@@ -453,6 +480,32 @@ def _extend_scope(scope: dict, statements: list) -> dict:
                         else:
                             scope[name] = value
     return scope
+
+
+def _assigned_in(body: list) -> set[str]:
+    names: set[str] = set()
+
+    class V(cst.CSTVisitor):
+        def visit_AssignTarget(self, node):
+            if isinstance(node.target, cst.Name):
+                names.add(node.target.value)
+    for stmt in body:
+        stmt.visit(V())
+    return names
+
+
+def _weight_metas(statements: list, scope: dict) -> dict:
+    """`self.w = self.add_weight(shape=(d, u))`: forward knows `self.w` as a tensor of that shape."""
+    from .keras_weights import bind
+    out = {}
+    for stmt in statements:
+        if not _assigns_add_weight(stmt):
+            continue
+        target = dotted(stmt.body[0].targets[0].target)
+        shape = evaluate(bind(stmt.body[0].value).get("shape"), scope)
+        if target and isinstance(shape, (tuple, list)) and all(d is not None for d in shape):
+            out[target] = TensorMeta(tuple(shape), "cl")
+    return out
 
 
 def _is_super_call(stmt, method: str) -> bool:

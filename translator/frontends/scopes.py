@@ -22,11 +22,12 @@ def module_scope(module: cst.Module) -> dict:
     return {k: v for k, v in scope.items() if counts[k] == 1 and v is not UNKNOWN}
 
 
-def function_scope(func: cst.FunctionDef, base: dict) -> dict:
+def function_scope(func: cst.FunctionDef, base: dict, bound: dict | None = None) -> dict:
+    """Constants of a function body; its parameters are symbolic unless `bound` gives their values."""
     scope = dict(base)
     params = func.params
     for p in list(params.params) + list(params.kwonly_params) + list(params.posonly_params):
-        scope[p.name.value] = Sym(p.name.value)
+        scope[p.name.value] = (bound or {}).get(p.name.value, Sym(p.name.value))
     assigned: dict[str, int] = {}
     for stmt in func.body.body:
         if isinstance(stmt, cst.SimpleStatementLine):
@@ -45,6 +46,8 @@ def _bindings(target, value, scope) -> list:
     """(name, value) pairs bound by `target = value`, unpacking tuples: `rows, cols = 28, 28`."""
     if isinstance(target, cst.Name):
         return [(target.value, evaluate(value, scope))]
+    if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) and target.value.value == "self":
+        return [(f"self.{target.attr.value}", evaluate(value, scope))]
     if isinstance(target, (cst.Tuple, cst.List)):
         names = [el.value for el in target.elements]
         values = evaluate(value, scope)
@@ -53,3 +56,17 @@ def _bindings(target, value, scope) -> list:
                 return [(n.value, v) for n, v in zip(names, values)]
             return [(n.value, UNKNOWN) for n in names]
     return []
+
+
+def param_defaults(func: cst.FunctionDef | None, base: dict) -> dict:
+    """Parameters with a constant default value: name -> value."""
+    if func is None:
+        return {}
+    out = {}
+    params = func.params
+    for p in list(params.params) + list(params.kwonly_params) + list(params.posonly_params):
+        if p.default is not None:
+            value = evaluate(p.default, base)
+            if value is not UNKNOWN and not isinstance(value, Sym):
+                out[p.name.value] = value
+    return out

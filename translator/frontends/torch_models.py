@@ -319,8 +319,9 @@ def uses_torch(node: cst.CSTNode, table: ImportTable) -> cst.CSTNode | None:
         def visit_Attribute(self, n):
             if not found and is_torch(resolve(n, table)):
                 found.append(n)
-                return False
-            return True
+            elif not found:
+                n.value.visit(self)       # `keras.Sequential`: the attribute name is not a free name
+            return False
 
         def visit_Name(self, n):
             if not found and is_torch(resolve(n, table)):

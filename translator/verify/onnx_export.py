@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import tempfile
 
 
 class ExportError(RuntimeError):
@@ -158,7 +157,3 @@ def feeds(sess, arrays) -> dict:
 
 def run(sess, arrays) -> list:
     return list(sess.run(None, feeds(sess, arrays)))
-
-
-def scratch_dir() -> str:
-    return tempfile.mkdtemp(prefix="fwtranslate-verify-")

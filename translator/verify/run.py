@@ -270,7 +270,7 @@ def _job(task: str, opts: Options, result, info, entry, specs, code_file: str, w
         "against": str(Path(opts.against).resolve()) if opts.against else None,
         "entry": entry, "model_name": info.name, "layout": opts.layout, "rules": [str(r) for r in opts.rules],
         "input_shape": [list(s.shape[1:]) for s in specs] if opts.inputs else None,
-        "inputs": [s.to_dict() for s in specs], "seed": opts.seed,
+        "inputs": [s.to_dict() for s in specs], "inputs_default": not opts.inputs, "seed": opts.seed,
         "weights": str(Path(opts.weights).resolve()) if opts.weights else None,
         "atol": opts.atol, "rtol": opts.rtol, "device": opts.device, "devices": _devices(opts.device),
         "runs": opts.runs, "warmup": opts.warmup, "compile": opts.compile, "onnx": opts.onnx,
@@ -327,6 +327,8 @@ def _run(task: str, opts: Options, progress) -> dict:
         if progress is not None and hasattr(progress, "close"):
             progress.close()
     report["job"] = _summary(opts, entry, specs)
+    if report.get("inputs"):           # the worker's, with the dtypes the Keras model declares
+        report["job"]["inputs"] = report.pop("inputs")
     return _finish(report)
 
 

@@ -159,6 +159,13 @@ def build_models(job: dict, steps: Steps, report: dict) -> Models:
     if not hasattr(m.keras_model, "layers") or not callable(m.keras_model):
         steps.run("build the original model", lambda: _raise(TypeError(
             f"the entry expression {job['entry']!r} gave a {type(m.keras_model).__name__}, not a Keras model")))
+    if job.get("inputs_default"):
+        # no --input: the shapes come from the translation; the dtypes from the Keras model's inputs
+        # (token ids for an Embedding), when it declares them
+        specs = _declared_dtypes(m.keras_model, specs)
+        m.arrays = make_arrays(specs, job.get("seed", 0))
+        m.keras_in = m.arrays[0] if len(m.arrays) == 1 else list(m.arrays)
+    report["inputs"] = [{**s.to_dict(), "describe": s.describe()} for s in specs]
     steps.run("run the original model", lambda: m.keras_model(m.keras_in, training=False),
               hint=f"the original model does not accept the inputs {_describe(m.arrays)}"
                    f"{_keras_expected(m.keras_model)}")
@@ -220,6 +227,19 @@ def _to_keras_layout(array, info, i):
     if spec is not None and spec.permute and array.ndim == len(spec.permute):
         return np.transpose(array, np.argsort(spec.permute))
     return array
+
+
+def _declared_dtypes(model, specs):
+    from dataclasses import replace
+
+    from .inputs import DTYPES
+    try:
+        declared = [str(getattr(t.dtype, "name", t.dtype)) for t in model.inputs]
+    except Exception:  # noqa: BLE001 - subclassed models declare no inputs
+        return specs
+    if len(declared) != len(specs):
+        return specs
+    return [replace(s, dtype=d) if d in DTYPES and d != s.dtype else s for s, d in zip(specs, declared)]
 
 
 def _load_keras_weights(model, path: str) -> None:
@@ -327,7 +347,6 @@ def _onnx(job, m, report, steps) -> dict:
         torch_in_keras_layout = [_to_keras_layout(o, m.info, i) for i, o in enumerate(outputs["torch"])]
         _compare_rows(checks, "onnx", "onnxruntime torch export vs keras export", outputs["keras"],
                       torch_in_keras_layout, atol, rtol, error_stats)
-    report["onnx_data"] = {side: len(payload) for side, payload in data.items()}
     if job.get("save_onnx"):
         for side, payload in data.items():
             Path(job["save_onnx"]).mkdir(parents=True, exist_ok=True)
