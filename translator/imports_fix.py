@@ -1,6 +1,8 @@
 """After translation: drop Keras/TensorFlow imports no longer used, add the torch imports needed."""
 from __future__ import annotations
 
+import dataclasses
+
 import libcst as cst
 
 from .names import ImportTable, canonical, dotted
@@ -9,23 +11,38 @@ FRAMEWORK_ROOTS = ("keras", "tensorflow", "tf_keras")
 
 
 def _used_names(module: cst.Module) -> set[str]:
+    """Every Name in the module except in import statements and attribute names (`nn.Dropout` uses
+    `nn`, not a name `Dropout`). A walk over the nodes' fields: libcst's visitor machinery rebuilds
+    every node it passes, which made this walk several times slower than parsing the file."""
     used: set[str] = set()
-
-    class V(cst.CSTVisitor):
-        def visit_Import(self, node):
-            return False
-
-        def visit_ImportFrom(self, node):
-            return False
-
-        def visit_Attribute(self, node):
-            node.value.visit(self)     # `nn.Dropout` uses `nn`, not a name `Dropout`
-            return False
-
-        def visit_Name(self, node):
+    stack: list = [module]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Name):
             used.add(node.value)
-    module.visit(V())
+        elif isinstance(node, cst.Attribute):
+            stack.append(node.value)
+        elif not isinstance(node, (cst.Import, cst.ImportFrom)):
+            stack.extend(_child_nodes(node))
     return used
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_nodes(node: cst.CSTNode) -> list:
+    """The node's children (the CSTNode values of its fields, sequences flattened), in any order."""
+    names = _FIELDS.get(type(node))
+    if names is None:
+        names = _FIELDS[type(node)] = tuple(f.name for f in dataclasses.fields(node))
+    out = []
+    for name in names:
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            out.append(value)
+        elif isinstance(value, (list, tuple)):
+            out.extend(v for v in value if isinstance(v, cst.CSTNode))
+    return out
 
 
 def _is_framework(path: str) -> bool:

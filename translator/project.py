@@ -218,9 +218,10 @@ def translate_one(task: Task) -> FileReport:
             return report
         original = Path(task.source).read_bytes()
         new = result.code.encode("utf-8")
+        if not report.has_models:
+            # no model code: the file is copied byte for byte (not libcst's re-rendering of it)
+            report.status, new = "copied", original
         report.changed = new != original
-        if not report.has_models and not report.changed:
-            report.status = "copied"
         if task.output is not None and not (task.in_place and not report.changed):
             write_atomic(Path(task.output), new, like=Path(task.source))
             report.output = task.output

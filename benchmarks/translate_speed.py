@@ -1,0 +1,259 @@
+"""Translation throughput, next to libcst's raw parse speed, and the pre-commit hook's cold start.
+
+    python benchmarks/translate_speed.py                  # >= 50,000 lines, 1 job and all cores
+    python benchmarks/translate_speed.py --profile        # + cProfile of the serial translation
+    python benchmarks/translate_speed.py --lines 200000 --jobs 8
+
+The corpus (written to a temporary directory, as a tree) mixes
+  model code   every Keras model file shipped here (fixtures/**/*.keras.py, fixtures/legacy_project,
+               tests/sources, examples), repeated until it is about a quarter of the lines
+  plain Python the running interpreter's standard library sources (on disk, sorted by path), up to
+               the requested number of lines
+Files that libcst cannot parse are left out, so that both columns see the same files.
+
+Measured:
+  raw parse        libcst.parse_module on every file, one process
+  translate        translator.api.translate_source on every file, one process (rules loaded first)
+  dir run, 1 job   `fwtranslate CORPUS -o OUT --jobs 1`'s code path (translator.project.run): reading,
+                   translating and writing every file
+  dir run, N jobs  the same with N worker processes (default: all cores)
+  hook cold start  a subprocess running the fwtranslate-check hook on one small model file
+Targets (issue 6): translate >= 50% of raw parse speed per core; near-linear scaling with the
+cores; hook cold start < 0.5 s. Timings are wall-clock; CPU seconds are printed beside them
+because a loaded machine stretches wall time. Nothing here asserts: it prints.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import libcst  # noqa: E402
+
+from translator import project  # noqa: E402
+from translator.api import translate_source  # noqa: E402
+from translator.rules import _load_rules, load_rules  # noqa: E402
+
+HOOK_FILE = ROOT / "fixtures" / "legacy_project" / "models" / "cnn.py"
+
+
+def model_files() -> list[Path]:
+    files = sorted(ROOT.glob("fixtures/**/*.keras.py"))
+    files += sorted((ROOT / "fixtures" / "legacy_project").rglob("*.py"))
+    files += sorted((ROOT / "tests" / "sources").glob("*.py")) + sorted((ROOT / "examples").glob("*.py"))
+    return files
+
+
+def stdlib_files() -> list[Path]:
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    skip = {"site-packages", "dist-packages", "test", "tests", "idlelib", "lib2to3", "__pycache__"}
+    out = []
+    for root, dirs, files in os.walk(stdlib):
+        dirs[:] = sorted(d for d in dirs if d not in skip and not d.startswith("."))
+        out += [Path(root, f) for f in sorted(files) if f.endswith(".py")]
+    return out
+
+
+def _parses(text: str) -> bool:
+    try:
+        libcst.parse_module(text)
+        return True
+    except Exception:
+        return False
+
+
+def build_corpus(directory: Path, lines: int) -> list[tuple[Path, str]]:
+    """Write the corpus under `directory`; return [(path, text)]."""
+    corpus: list[tuple[str, str]] = []
+    models = [(p.relative_to(ROOT).as_posix(), p.read_text(encoding="utf-8")) for p in model_files()]
+    models = [(rel, text) for rel, text in models if _parses(text)]
+    model_lines = sum(text.count("\n") for _, text in models)
+    copies = max(1, round(lines / 4 / max(model_lines, 1)))
+    for i in range(copies):
+        corpus += [(f"models/copy{i:02d}/{rel}", text) for rel, text in models]
+    total = model_lines * copies
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for path in stdlib_files():
+        if total >= lines:
+            break
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        if not _parses(text):
+            continue
+        corpus.append((f"stdlib/{path.relative_to(stdlib).as_posix()}", text))
+        total += text.count("\n")
+    out = []
+    for rel, text in corpus:
+        path = directory / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        out.append((path, text))
+    return out
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process and its finished children)."""
+    cpu0, child0, t0 = _cpu(), _children_cpu(), time.perf_counter()
+    fn()
+    return time.perf_counter() - t0, (_cpu() - cpu0) + (_children_cpu() - child0)
+
+
+def best_of(repeat: int, fn) -> tuple[float, float]:
+    runs = [timed(fn) for _ in range(repeat)]
+    return min(runs)
+
+
+def hook_command() -> list[str]:
+    script = Path(sys.executable).with_name("fwtranslate-check")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "translator.hooks", "check"]
+
+
+def cold_start(command: list[str], runs: int) -> tuple[list[float], list[float]]:
+    walls, cpus = [], []
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
+    for _ in range(runs):
+        child0, t0 = _children_cpu(), time.perf_counter()
+        subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        walls.append(time.perf_counter() - t0)
+        cpus.append(_children_cpu() - child0)
+    return walls, cpus
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lines", type=int, default=50_000, help="corpus size in lines (default 50,000)")
+    parser.add_argument("--jobs", type=int, default=project.default_jobs(), help="worker processes (default: all cores)")
+    parser.add_argument("--repeat", type=int, default=1, help="best of N for each measurement")
+    parser.add_argument("--hook-runs", type=int, default=7, help="cold starts to time")
+    parser.add_argument("--profile", action="store_true", help="cProfile the serial translation")
+    parser.add_argument("--keep", metavar="DIR", help="build the corpus in DIR and keep it")
+    args = parser.parse_args()
+
+    workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="fwt-bench-"))
+    try:
+        corpus_dir = workdir / "corpus"
+        if corpus_dir.exists():
+            shutil.rmtree(corpus_dir)
+        corpus = build_corpus(corpus_dir, args.lines)
+        lines = sum(text.count("\n") for _, text in corpus)
+        model_part = sum(text.count("\n") for path, text in corpus if "/models/" in path.as_posix())
+        print(f"corpus: {len(corpus)} files, {lines} lines ({model_part} in Keras model files, "
+              f"{lines - model_part} plain Python from {Path(sysconfig.get_paths()['stdlib'])})")
+        print(f"python {sys.version.split()[0]}, libcst {libcst.__version__ if hasattr(libcst, '__version__') else '?'}, "
+              f"{os.cpu_count()} cores, {args.jobs} jobs, load average {os.getloadavg()[0]:.1f} at start")
+
+        t_rules = timed(lambda: _load_rules.__wrapped__(()))      # uncached
+        load_rules()    # cached from here on (the directory run's workers inherit it)
+        kinds = ["model" if "/models/" in path.as_posix() else "plain" for path, _ in corpus]
+        results = {"parse": {}, "translate": {}}
+
+        def parse_all():
+            split = results["parse"] = {"model": 0.0, "plain": 0.0}
+            for kind, (_, text) in zip(kinds, corpus):
+                t0 = time.perf_counter()
+                libcst.parse_module(text)
+                split[kind] += time.perf_counter() - t0
+
+        def translate_all():
+            results["findings"] = {}
+            split = results["translate"] = {"model": 0.0, "plain": 0.0}
+            for kind, (path, text) in zip(kinds, corpus):
+                t0 = time.perf_counter()
+                r = translate_source(text, filename=str(path))
+                split[kind] += time.perf_counter() - t0
+                for f in r.findings:
+                    results["findings"][f.code] = results["findings"].get(f.code, 0) + 1
+
+        parse = best_of(args.repeat, parse_all)
+        translate = best_of(args.repeat, translate_all)
+        out1, outn = workdir / "out1", workdir / "outn"
+
+        def dir_run(out: Path, jobs: int):
+            def go():
+                if out.exists():
+                    shutil.rmtree(out)
+                results[jobs] = project.run(corpus_dir, out, jobs=jobs)
+            return go
+
+        run1 = best_of(args.repeat, dir_run(out1, 1))
+        runn = best_of(args.repeat, dir_run(outn, args.jobs))
+
+        def row(name, t, note=""):
+            wall, cpu = t
+            print(f"  {name:<22} {wall:8.2f} s  {lines / wall:10.0f} lines/s   (CPU {cpu:6.2f} s, "
+                  f"{lines / max(cpu, 1e-9):8.0f} lines/CPU-s){note}")
+
+        print("\nthroughput (wall-clock; CPU time of this process and its workers beside it):")
+        row("libcst raw parse", parse)
+        row("translate, in-process", translate,
+            f"   -> {parse[0] / translate[0]:.0%} of raw parse speed (CPU: {parse[1] / translate[1]:.0%})")
+        row("dir run, 1 job", run1)
+        speedup = run1[0] / runn[0]
+        row(f"dir run, {args.jobs} jobs", runn,
+            f"   -> {speedup:.2f}x the 1-job run on {args.jobs} cores ({speedup / args.jobs:.0%} of linear)")
+        for kind, n in (("model", model_part), ("plain", lines - model_part)):
+            p, t = results["parse"][kind], results["translate"][kind]
+            label = "Keras model files" if kind == "model" else "plain Python"
+            print(f"    {label:<18} {n:6d} lines: parse {n / p:8.0f} lines/s, translate {n / t:8.0f} lines/s "
+                  f"-> {p / t:.0%} of raw parse speed")
+        print(f"  rule loading (once per process): {t_rules[0] * 1000:.0f} ms")
+        report = results[args.jobs]
+        print(f"  run summary: {report.summary()}")
+        print(f"  findings over the corpus: {dict(sorted(results['findings'].items()))}")
+
+        command = hook_command()
+        hook_walls, hook_cpus = cold_start(command + [str(HOOK_FILE)], args.hook_runs)
+        base_walls, base_cpus = cold_start([sys.executable, "-c", "pass"], args.hook_runs)
+        print(f"\nhook cold start ({' '.join(Path(c).name for c in command)} on "
+              f"{HOOK_FILE.relative_to(ROOT)}, {args.hook_runs} runs):")
+        print(f"  wall: min {min(hook_walls):.3f} s, median {statistics.median(hook_walls):.3f} s;  "
+              f"CPU: median {statistics.median(hook_cpus):.3f} s")
+        print(f"  (bare interpreter start: wall median {statistics.median(base_walls):.3f} s, "
+              f"CPU {statistics.median(base_cpus):.3f} s)")
+        print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (other processes stretch wall times)")
+
+        if args.profile:
+            import cProfile
+            import pstats
+            profiler = cProfile.Profile()
+            profiler.enable()
+            translate_all()
+            profiler.disable()
+            stats = pstats.Stats(profiler, stream=sys.stdout)
+            print("\nprofile of the serial translation, by own time:")
+            stats.sort_stats("tottime").print_stats(25)
+            print("by cumulative time:")
+            stats.sort_stats("cumulative").print_stats(40)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
