@@ -409,38 +409,61 @@ class KerasToTorch:
 
     # ---- Keras model API after the model is built ---------------------------------------------------------
     def model_api(self, stmt):
-        if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Assign):
-            value = stmt.body[0].value
+        """Keras model API on a translated model (`model.fit(...)`, `h = model.fit(...)`, also inside
+        if/for/with blocks): `summary()` prints the module, `build()` goes (FWT105), training and saving
+        calls are kept as comments (FWT104): torch has no equivalent method."""
+        if isinstance(stmt, (cst.If, cst.For, cst.While, cst.With, cst.Try)):
+            return self.model_api_in_block(stmt)
+        if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1):
+            return stmt
+        small = stmt.body[0]
+        if isinstance(small, cst.Assign):
+            value = small.value
             if isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value in self.model_classes:
-                for t in stmt.body[0].targets:
+                for t in small.targets:
                     if isinstance(t.target, cst.Name):
                         self.model_vars.add(t.target.value)
+                return stmt
+        if not isinstance(small, (cst.Expr, cst.Assign)) or not isinstance(small.value, cst.Call):
             return stmt
-        if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
-                and isinstance(stmt.body[0], cst.Expr) and isinstance(stmt.body[0].value, cst.Call)):
-            return stmt
-        func = stmt.body[0].value.func
+        func = small.value.func
         if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
                 and func.value.value in self.model_vars):
             return stmt
-        if func.attr.value == "build":
-            self.finding("FWT105", "build() dropped: torch modules are built at construction", line_of(stmt))
-            lines = list(stmt.leading_lines) + comment_lines(
-                "FWT105", "build() is not needed in torch (sizes are set at construction):")
-            text = cst.Module([]).code_for_node(stmt).strip()
-            lines += [cst.EmptyLine(comment=cst.Comment("# " + line)) for line in text.splitlines()]
-            return cst.SimpleStatementLine([cst.Pass()], leading_lines=lines)
-        if func.attr.value == "summary":
+        method = func.attr.value
+        if method == "summary" and isinstance(small, cst.Expr):
             return stmt.with_changes(body=[cst.Expr(cst.Call(cst.Name("print"), [cst.Arg(func.value)]))])
-        if func.attr.value in MODEL_API:
-            text = cst.Module([]).code_for_node(stmt).strip()
-            self.finding("FWT104", f"Keras model API '{func.attr.value}' not translated (training code)",
-                         line_of(stmt))
-            lines = list(stmt.leading_lines) + comment_lines(
-                "FWT104", "Keras training/model API, not translated; kept as a comment:")
-            lines += [cst.EmptyLine(comment=cst.Comment("# " + line)) for line in text.splitlines()]
-            return cst.SimpleStatementLine([cst.Pass()], leading_lines=lines)
+        if method == "build":
+            self.finding("FWT105", "build() dropped: torch modules are built at construction", line_of(stmt))
+            return commented_out(stmt, "FWT105", "build() is not needed in torch (sizes are set at construction):")
+        if method in MODEL_API:
+            self.finding("FWT104", f"Keras model API '{method}' not translated (training code)", line_of(stmt))
+            return commented_out(stmt, "FWT104", "Keras training/model API, not translated; kept as a comment:")
         return stmt
+
+    def model_api_in_block(self, stmt):
+        def fix(suite):
+            body = _merge_placeholders([self.model_api(s) for s in suite.body])
+            return suite.with_changes(body=body)
+        changes = {"body": fix(stmt.body)}
+        orelse = getattr(stmt, "orelse", None)
+        if isinstance(orelse, cst.If):
+            changes["orelse"] = self.model_api_in_block(orelse)
+        elif orelse is not None:
+            changes["orelse"] = orelse.with_changes(body=fix(orelse.body))
+        if isinstance(stmt, cst.Try):
+            changes["handlers"] = [h.with_changes(body=fix(h.body)) for h in stmt.handlers]
+            if stmt.finalbody is not None:
+                changes["finalbody"] = stmt.finalbody.with_changes(body=fix(stmt.finalbody.body))
+        return stmt.with_changes(**changes)
+
+
+def commented_out(stmt, code: str, message: str):
+    """`pass` carrying the finding and the original statement as comments (valid in any block)."""
+    text = cst.Module([]).code_for_node(stmt.with_changes(leading_lines=[])).strip()
+    lines = list(stmt.leading_lines) + comment_lines(code, message)
+    lines += [cst.EmptyLine(comment=cst.Comment("# " + line)) for line in text.splitlines()]
+    return cst.SimpleStatementLine([cst.Pass()], leading_lines=lines)
 
 
 @contextmanager
