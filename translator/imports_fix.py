@@ -27,22 +27,7 @@ def _used_names(module: cst.Module) -> set[str]:
     return used
 
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _child_nodes(node: cst.CSTNode) -> list:
-    """The node's children (the CSTNode values of its fields, sequences flattened), in any order."""
-    names = _FIELDS.get(type(node))
-    if names is None:
-        names = _FIELDS[type(node)] = tuple(f.name for f in dataclasses.fields(node))
-    out = []
-    for name in names:
-        value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            out.append(value)
-        elif isinstance(value, (list, tuple)):
-            out.extend(v for v in value if isinstance(v, cst.CSTNode))
-    return out
+from .cst_walk import child_nodes as _child_nodes  # noqa: E402
 
 
 def _is_framework(path: str) -> bool:

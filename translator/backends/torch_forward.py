@@ -14,6 +14,7 @@ import libcst as cst
 
 from ..findings import TranslationError
 from ..ir import UNKNOWN, Layer, Sym, TensorMeta, Val
+from ..cst_walk import all_names
 from ..names import ImportTable, dotted
 from ..positions import line_of
 from ..passes.shapes import SHAPE_FUNCTIONS, ShapeError
@@ -848,13 +849,7 @@ def _is_number(node, scope) -> bool:
 
 
 def _names_of(node) -> set[str]:
-    found: set[str] = set()
-
-    class V(cst.CSTVisitor):
-        def visit_Name(self, n):
-            found.add(n.value)
-    node.visit(V())
-    return found
+    return all_names(node)
 
 
 @dataclass

@@ -35,8 +35,20 @@ def keras_base(cls: cst.ClassDef, table: ImportTable) -> bool:
     return any(table.resolve(base.value) in KERAS_BASES for base in cls.bases)
 
 
+_BUILD_SHAPES: dict = {}
+
+
 def find_build_shapes(module: cst.Module, table: ImportTable, class_name: str, evaluate) -> list | None:
-    """Input shapes from `m = ClassName(...); m.build((None, ...))` or `m(keras.Input(shape))` in the file."""
+    """Input shapes from `m = ClassName(...); m.build((None, ...))` in the file (memoised per module)."""
+    key = (id(module), class_name)
+    if key not in _BUILD_SHAPES:
+        if len(_BUILD_SHAPES) > 256:
+            _BUILD_SHAPES.clear()
+        _BUILD_SHAPES[key] = (module, _find_build_shapes(module, table, class_name, evaluate))
+    return _BUILD_SHAPES[key][1]
+
+
+def _find_build_shapes(module: cst.Module, table: ImportTable, class_name: str, evaluate) -> list | None:
     instances: set[str] = set()
     found: list | None = None
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from ..findings import TranslationError
+from ..cst_walk import all_names
 from ..names import ImportTable, dotted
 from ..positions import line_of
 
@@ -54,13 +55,7 @@ def _single_assign(stmt) -> tuple[str | None, cst.BaseExpression | None]:
 
 
 def _names_in(node) -> set[str]:
-    found: set[str] = set()
-
-    class V(cst.CSTVisitor):
-        def visit_Name(self, n):
-            found.add(n.value)
-    node.visit(V())
-    return found
+    return all_names(node)
 
 
 def _kwarg(call: cst.Call, *names: str, position: int | None = None):
