@@ -205,10 +205,11 @@ class Op:
                 return default
             p = self.param(name)
             return p.default if p is not None else None
-        value = make_val(self.bound[name], self.ft.scope).const
-        if value is UNKNOWN:
-            expr = self.value(name)
-            value = evaluate(expr, self.ft.scope)
+        node = self.bound[name]
+        value = make_val(node, self.ft.scope).const
+        if value is UNKNOWN and not _is_dtype_attribute(node):
+            expr, meta = self._translated(name)       # K.epsilon(), K.floatx()
+            value = evaluate(expr, self.ft.scope) if meta is None else UNKNOWN
         return value
 
     def need_const(self, name: str):
@@ -254,19 +255,24 @@ class Op:
             self._cache[key] = [self.ft.expr(el.value) for el in node.elements]
         return self._cache[key]
 
-    def dtype(self, name: str, default=None) -> str | None:
-        """A dtype argument as a torch path (torch.float32), None when not given / None."""
+    def dtype(self, name: str, default: str | None = None) -> "DType | None":
+        """A dtype argument: "float32", tf.float32, K.floatx(), or another tensor's `t.dtype`."""
         if name not in self.bound:
-            return default
+            return DType(default) if default else None
+        node = self.bound[name]
+        if isinstance(node, cst.Attribute) and node.attr.value == "dtype" and \
+                self.ft.table.resolve(node) is None:
+            expr, meta = self.ft.expr(node.value)
+            return DType(None, cst.Attribute(paren(expr), cst.Name("dtype")), meta.dtype if meta else None)
         value = self.const(name)
         if value is UNKNOWN:
-            path = self.ft.table.resolve(self.bound[name]) or ""
+            path = self.ft.table.resolve(node) or ""
             value = path.rsplit(".", 1)[-1] if path else UNKNOWN
         if value is None:
-            return default
+            return DType(default) if default else None
         if not isinstance(value, str) or value not in DTYPES:
             self.fail("FWT202", f"dtype {value!r} is not supported")
-        return DTYPES[value]
+        return DType(DTYPES[value])
 
     def ref(self, path: str) -> cst.BaseExpression:
         return self.ft.imports.ref(path)
@@ -290,6 +296,21 @@ class Op:
         name = self.ft.fresh_name("t")
         self.ft.pending.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(name))], expr)]))
         return cst.Name(name)
+
+
+def _is_dtype_attribute(node) -> bool:
+    return isinstance(node, cst.Attribute) and node.attr.value == "dtype"
+
+
+class DType:
+    """A torch dtype to emit: a path (torch.float32) or an expression (`t.dtype`)."""
+
+    def __init__(self, path: str | None, expr: cst.BaseExpression | None = None, name: str | None = None):
+        self.path, self.expr = path, expr
+        self.name = path.split(".")[-1] if path else name      # None: not known statically
+
+    def node(self, op: Op) -> cst.BaseExpression:
+        return op.ref(self.path) if self.path else self.expr
 
 
 def _common_layout(op: Op, pairs) -> str:
@@ -321,6 +342,12 @@ def _dtype_of(metas, default="float32") -> str:
 
 def emit_op(ft, rule: OpRule, node: cst.Call):
     op = Op(ft, rule, node)
+    # Arguments that are not tensors are translated first: translating one may rebind a variable to
+    # another layout (`c.shape[1]` brings `c` to Keras order), which the tensors must see.
+    for p in rule.params:
+        if p.keras and op.given(p.keras) and p.value not in ("tensor", "tensors") and \
+                make_val(op.bound[p.keras], ft.scope).const is UNKNOWN and not _is_dtype_attribute(op.bound[p.keras]):
+            op._translated(p.keras)
     for p in rule.params:
         if p.keras and p.allowed is not None and op.given(p.keras):
             value = op.const(p.keras)
@@ -400,9 +427,9 @@ def generic(op: Op, overrides: dict | None = None):
             if value is None or (p.has_torch_default and value == p.torch_default):
                 continue
         if p.keras == "dtype":
-            path = op.dtype(p.keras)
-            if path is not None:
-                kwargs.append((p.torch, op.ref(path)))
+            dtype = op.dtype(p.keras)
+            if dtype is not None:
+                kwargs.append((p.torch, dtype.node(op)))
             continue
         if p.value == "axis":
             if value is UNKNOWN:
@@ -477,9 +504,10 @@ def _reduce(op: Op, none_means: str = "all", torch_path: str | None = None, dtyp
     """Reductions over Keras axes (`axis=None`: all axes, or `none_means`='first' / 'flatten')."""
     x, m = op.tensor("x")
     axis = op.const("axis")
-    keep = bool(op.const("keepdims", False)) if op.param("keepdims") else False
+    keep = op.const("keepdims", False) if op.param("keepdims") else False
     if axis is UNKNOWN or keep is UNKNOWN:
         op.fail("FWT202", "axis and keepdims must be constants")
+    keep = bool(keep)
     torch_path = torch_path or op.rule.torch
     if m is not None and m.dtype.startswith(("int", "uint", "bool")) and torch_path in (
             "torch.mean", "torch.std", "torch.var", "torch.logsumexp"):
@@ -600,30 +628,34 @@ def emit_glu(op: Op):
 
 @op_emitter("relu_keras")
 def emit_relu_keras(op: Op):
-    """K.relu / keras.activations.relu(x, negative_slope, max_value, threshold)."""
+    """K.relu / keras.activations.relu(x, negative_slope, max_value, threshold), Keras' formula:
+    (x where x > threshold else 0, clipped to [0, max_value]) - negative_slope * relu(threshold - x)."""
     x, m = op.tensor("x")
     slope, cap, threshold = op.const("negative_slope"), op.const("max_value"), op.const("threshold")
-    if UNKNOWN in (slope, cap, threshold):
-        op.fail("FWT202", "negative_slope, max_value and threshold must be constants")
+    if UNKNOWN in (slope, cap, threshold) or not all(v is None or is_number(v) for v in (slope, cap, threshold)):
+        op.fail("FWT202", "negative_slope, max_value and threshold must be constant numbers")
     F = "torch.nn.functional."
-    if threshold != 0:
+    if slope != 0 and cap is None and threshold == 0:
+        return call(op.ref(F + "leaky_relu"), [x], [("negative_slope", to_node(slope))]), m
+    if slope != 0 or threshold != 0:
         x = op.simple(x)
-        y = template("{x} * ({x} > {t})", x=x, t=to_node(threshold))
+    if threshold != 0:
+        pos = call(op.ref("torch.where"), [template("{x} > {t}", x=paren(x, 1), t=to_node(threshold)), x,
+                                           to_node(0.0)])
         if cap is not None:
-            y = call(op.ref("torch.clamp"), [y], [("max", to_node(cap))])
-        if slope != 0:
-            neg = call(op.ref(F + "relu"), [template("{t} - {x}", t=to_node(threshold), x=x)])
-            y = template("{y} - {a} * {n}", y=y, a=to_node(slope), n=neg)
-        return y, m
-    if slope != 0:
-        y = call(op.ref(F + "leaky_relu"), [x], [("negative_slope", to_node(slope))])
+            pos = call(op.ref("torch.clamp"), [pos, to_node(0.0), to_node(cap)])
     elif cap == 6:
-        return call(op.ref(F + "relu6"), [x]), m
+        pos = call(op.ref(F + "relu6"), [x])
+    elif cap is not None:
+        pos = call(op.ref("torch.clamp"), [x, to_node(0.0), to_node(cap)])
     else:
-        y = call(op.ref(F + "relu"), [x])
-    if cap is not None:
-        y = call(op.ref("torch.clamp"), [y], [("max", to_node(cap))])
-    return y, m
+        pos = call(op.ref(F + "relu"), [x])
+    if slope == 0:
+        return pos, m
+    neg_in = template("{t} - {x}", t=to_node(threshold), x=paren(x, 1, right=True)) if threshold != 0 else \
+        cst.UnaryOperation(cst.Minus(), paren(x, 3))
+    neg = call(op.ref(F + "relu"), [neg_in])
+    return template("{p} - {a} * {n}", p=pos, a=to_node(slope), n=neg), m
 
 
 @op_emitter("gelu")
@@ -738,11 +770,11 @@ def emit_constant(op: Op):
 @op_emitter("cast")
 def emit_cast(op: Op):
     x, m = op.tensor("x")
-    path = op.dtype("dtype")
-    if path is None:
+    dtype = op.dtype("dtype")
+    if dtype is None:
         op.fail("FWT202", "dtype is required")
-    out = replace(m, dtype=path.split(".")[-1], origin=None) if m is not None else None
-    return method(x, "to", [op.ref(path)]), out
+    out = replace(m, dtype=dtype.name or m.dtype, origin=None) if m is not None else None
+    return method(x, "to", [dtype.node(op)]), out
 
 
 @op_emitter("l2_normalize")
@@ -1246,7 +1278,7 @@ def emit_one_hot(op: Op):
     depth_node = to_node(depth) if depth is not UNKNOWN else op.value("num_classes")
     expr = call(op.ref("torch.nn.functional.one_hot"), [idx, depth_node])
     dtype = op.dtype("dtype", "torch.float32")
-    expr = method(expr, "to", [op.ref(dtype)])
+    expr = method(expr, "to", [dtype.node(op)])
     shape = None
     if m is not None and m.shape is not None:
         shape = tuple(m.shape) + (depth if is_int(depth) else None,)
@@ -1257,8 +1289,8 @@ def emit_one_hot(op: Op):
         expr = method(expr, "movedim", [to_node(-1), to_node(k)])
         shape = shape[:-1]
         shape = tuple(shape[:k]) + (depth if is_int(depth) else None,) + tuple(shape[k:])
-    return expr, _meta(shape, "cl", dtype.split(".")[-1]) if shape is not None else TensorMeta(
-        None, "cl", dtype.split(".")[-1])
+    return expr, _meta(shape, "cl", dtype.name or "float32") if shape is not None else TensorMeta(
+        None, "cl", dtype.name or "float32")
 
 
 @op_emitter("cumulative")
@@ -1286,8 +1318,10 @@ def emit_repeat(op: Op):
     axis = op.need_const("axis")
     reps = op.const("repeats")
     reps_node = to_node(reps) if reps is not UNKNOWN and not isinstance(reps, Sym) else op.value("repeats")
-    if isinstance(reps, (list, tuple)):
-        reps_node = call(op.ref("torch.tensor"), [to_node(list(reps))])
+    if isinstance(reps, (list, tuple)):      # a tensor of counts, on the input's device
+        x = op.simple(x)
+        reps_node = call(op.ref("torch.tensor"), [to_node(list(reps))],
+                         [("device", cst.Attribute(x, cst.Name("device")))])
     if axis is None:
         x, m = op.convert(x, m, "cl")
         return call(op.ref("torch.repeat_interleave"), [x, reps_node]), TensorMeta((None,), "cl", _dtype_of([m]))
@@ -1548,11 +1582,10 @@ def emit_filled(op: Op):
     else:
         node, shape = op.value("shape"), None
     dtype = op.dtype("dtype", "torch.float32")
-    kwargs = [("dtype", op.ref(dtype))] if dtype != "torch.float32" else []
+    kwargs = [("dtype", dtype.node(op))] if dtype.path != "torch.float32" else []
     expr = call(op.ref(op.rule.torch), [node], kwargs)
     out_shape = tuple(d if is_int(d) else None for d in shape) if shape is not None else None
-    return expr, TensorMeta(out_shape, "cl", dtype.split(".")[-1]) if out_shape is None or len(out_shape) <= 2 \
-        else _meta(out_shape, "cl", dtype.split(".")[-1])
+    return expr, _meta(out_shape, "cl", dtype.name or "float32")
 
 
 # ---- images -----------------------------------------------------------------------------------------
