@@ -163,3 +163,18 @@ def test_layer_class_stays_keras_when_its_user_cannot_be_translated():
     codes = sorted(f.code for f in result.findings if f.severity == "error")
     assert codes == ["FWT101", "FWT103"], result.findings
     assert "Scale is kept in Keras: it works with Net, which could not be translated" in result.code
+
+
+def test_a_variable_read_twice_in_one_statement_is_not_rebound_between_the_reads():
+    code = """\
+import keras
+from keras import layers
+
+inp = keras.Input(shape=(6, 6, 3))
+out = layers.Flatten()(inp) * 1.0
+both = layers.Concatenate()([layers.GlobalAveragePooling2D()(layers.Conv2D(4, 1)(inp)), layers.Dense(2)(layers.Flatten()(inp))])
+model = keras.Model(inp, both)
+"""
+    result = translate_source(code)
+    comparison = compare_source(code, "model", [random_input((2, 6, 6, 3))], prepare=randomize_weights)
+    assert comparison.ok(), (comparison.max_abs, result.code)

@@ -196,7 +196,6 @@ def test_activation_arguments_that_match_the_engine_path():
     run_sub(body, "a, b, e", x=img(5, 5) * 2.0)
 
 
-@pytest.mark.xfail(strict=True, reason=ENGINE_ACTIVATIONS)
 @pytest.mark.parametrize("expr", [
     case("tf-leaky-relu-alpha", "tf.nn.leaky_relu(c, alpha=0.05)"),
     case("ops-leaky-relu-slope", "ops.leaky_relu(c, 0.1)"),
@@ -515,8 +514,6 @@ def test_shapes_in_keras_order():
     run_sub(body, "flat, cols, rows, last")
 
 
-@pytest.mark.xfail(strict=True, reason="engine: a subscript (`K.int_shape(c)[-1]`, `tf.shape(c)[0]`) goes "
-                   "to ForwardTranslator.opaque, which reports every keras/tf call inside it as FWT102")
 def test_subscripted_shapes():
     body = """
         ch = K.int_shape(c)[-1]
@@ -681,7 +678,6 @@ def test_keras2_backend(body, outputs):
     run_k2(body, outputs, x=img(5, 5) * 2.0)
 
 
-@pytest.mark.xfail(strict=True, reason=ENGINE_ACTIVATIONS)
 @pytest.mark.parametrize("expr", [
     case("softmax-axis", "K.softmax(c, axis=1)"),
     case("relu-alpha-max", "K.relu(c, alpha=0.1, max_value=1.0)"),

@@ -129,3 +129,29 @@ def used_names(node: cst.CSTNode) -> set[str]:
     """Names a piece of code reads or binds: not attribute names (`x.dim`) nor keywords (`dim=1`)."""
     from .cst_walk import used_names as walk
     return walk(node)
+
+
+# ---- torch spellings (the torch -> Keras direction) -----------------------------------------------
+# Module classes are exported from torch.nn but defined in torch.nn.modules.<file>; a few functions
+# have two public spellings. Each maps to the spelling the rule files use.
+_TORCH_ALIASES = {
+    "torch.relu": "torch.nn.functional.relu",
+    "torch.relu_": "torch.nn.functional.relu",
+    "torch.nn.functional.relu_": "torch.nn.functional.relu",
+    "torch.nn.functional.sigmoid": "torch.sigmoid",
+    "torch.nn.functional.tanh": "torch.tanh",
+    "torch.softmax": "torch.nn.functional.softmax",
+    "torch.log_softmax": "torch.nn.functional.log_softmax",
+    "torch.concat": "torch.cat",
+    "torch.concatenate": "torch.cat",
+}
+
+
+def canonical_torch(path: str | None) -> str | None:
+    """`torch.nn.modules.conv.Conv2d` -> `torch.nn.Conv2d`, `torch.relu` -> `torch.nn.functional.relu`."""
+    if not path:
+        return path
+    parts = path.split(".")
+    if len(parts) >= 4 and parts[:3] == ["torch", "nn", "modules"]:
+        path = "torch.nn." + parts[-1]
+    return _TORCH_ALIASES.get(path, path)

@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from .backends.keras_code import KerasRefs, Meta, Notes, call, code, image, node_of, tensor, to_torch_perm
+from .backends.keras_code import KerasRefs, Meta, Notes, call, code, tensor, to_torch_perm
 from .backends.keras_forward import (Context, Entry, ForwardTranslator, SequentialBuilder, conform_sequential,
                                      first_leaf, leaf, needed_layout, rank_hint, transpose)
-from .backends.keras_layers import Applied
+from .backends.keras_layers import Applied, discover_keras_hatches
 from .findings import Finding, TranslationError
 from .frontends.scopes import function_scope, module_scope
-from .frontends.torch_models import (ModSpec, SpecBuilder, TorchIndex, is_module_ctor, is_torch, methods,
-                                     module_classes, module_helpers, resolve, returned_module, uses_torch)
+from .frontends.torch_models import (ModSpec, SpecBuilder, TorchIndex, is_module_ctor, methods, module_classes,
+                                     module_helpers, uses_torch)
 from .imports_fix import _after_header, _used_names
 from .ir import InterfaceTensor, LayerMapping, ModelInfo
 from .names import ImportTable, dotted
@@ -87,6 +87,7 @@ class ClassTranslation:
         self.records: dict[str, tuple] = {}       # attr -> (key, ctor or [Step ctors], entries)
         self.extra_layers: dict[str, cst.Call] = {}
         self.entries: list[Entry] = []
+        self.param_uses: dict[str, list] = {}     # attr of a module passed as an argument -> its inputs
         self.collect_modules()
 
     def keras_attr(self, attr: str) -> str:
@@ -158,14 +159,17 @@ class ClassTranslation:
         for _ in range(6):
             self.driver.restore(saved)
             ctx.notes.items = []
-            self.records, self.extra_layers = {}, {}
+            self.records, self.extra_layers, self.param_uses = {}, {}, {}
             env = {n: m for n, m in zip(names, metas)}
             ft = ForwardTranslator(self, ctx, env, root_keep=self.root and layout == "keep")
             ft.name_counts = counts
+            ft.reads, ft.assigned = _name_lines(self.forward)
             ft.squeeze = set(squeeze)
             body = ft.block(self.forward.body.body)
             more = ft.squeezable()
             if not ft.requests and not more:
+                if ft.deferred:
+                    raise ft.deferred[0]
                 break
             squeeze |= more
             for i, m in ft.requests.items():
@@ -192,7 +196,7 @@ class ClassTranslation:
                 seq, _, entries = SequentialBuilder(ctx).build(spec, meta, f"{attr}.", f"{self.keras_attr(attr)}.")
                 self.record(attr, ("sequential", code(seq)), seq, entries)
             elif spec.kind == "instance":
-                ctor, _, entries = self.driver.instance(spec, None, attr, self.keras_attr(attr), ctx)
+                ctor, _, entries, _ = self.driver.instance(spec, None, attr, self.keras_attr(attr), ctx)
                 self.record(attr, ("instance", spec.torch_path), ctor, entries)
             elif spec.kind == "helper":
                 expr, _ = self.driver.helper_call(spec, meta, ctx)
@@ -379,6 +383,23 @@ def _name_counts(func) -> dict[str, int]:
     return counts
 
 
+def _name_lines(func):
+    """(name -> lines where it occurs, name -> lines of simple statements assigning it) in a function."""
+    reads: dict[str, list[int]] = {}
+    assigned: dict[str, list[int]] = {}
+
+    class V(cst.CSTVisitor):
+        def visit_Name(self, n):
+            reads.setdefault(n.value, []).append(line_of(n))
+
+        def visit_Assign(self, n):
+            for t in n.targets:
+                if isinstance(t.target, cst.Name):
+                    assigned.setdefault(t.target.value, []).append(line_of(n))
+    func.body.visit(V())
+    return reads, assigned
+
+
 def _instantiated(classes: dict, helpers: dict, table) -> set[str]:
     """Classes of the file built inside another class or a helper (nested blocks)."""
     used = set()
@@ -399,6 +420,7 @@ class TorchToKeras:
         self.filename = filename
         self.table = ImportTable.from_module(module)
         self.scope = module_scope(module)
+        discover_keras_hatches()
         self.index = TorchIndex.build(rules)
         self.classes = module_classes(module, self.table)
         self.helpers = module_helpers(module, self.table)
@@ -515,18 +537,17 @@ class TorchToKeras:
             raise TranslationError(self.failed[name].code, f"{name}: {self.failed[name].message}", spec.line)
         if name in self._active:
             raise TranslationError("FWT103", f"{name} contains itself", spec.line)
-        ctor = self.translate_ctor_args(spec.node, ctx)
         cls = self.classes[name]
         n_inputs = len(methods(cls).get("forward").params.params) - 1 if methods(cls).get("forward") else 1
         if metas is None:
             metas = [tensor(None) for _ in range(n_inputs)]
-        metas = [m.with_(origin=None) for m in metas]
+        metas = [m.with_(origin=i) for i, m in enumerate(metas)]   # the block may ask for another layout
         key = tuple(metas)
         self._active.append(name)
         sub = Context(self, self.refs, Notes())
         try:
             tr = ClassTranslation(self, cls, root=False)
-            new_cls, _, outs, sites = tr.translate(metas, sub, "native")
+            new_cls, wanted, outs, sites = tr.translate(metas, sub, "native")
         except TranslationError as err:
             if name not in self.failed:
                 self.failed[name] = err
@@ -545,14 +566,30 @@ class TorchToKeras:
                                              "(different layouts or ranks)", spec.line)
         entries = [Entry(f"{torch_path}.{e.torch_path}", f"{keras_path}.{e.keras_path}", e.rule_id, e.keras_class,
                          e.line, e.extra) for e in tr.entries]
-        return ctor, outs, entries
+        ctor = self.translate_ctor_args(spec.node, ctx, tr)
+        return ctor, outs, entries, [m.with_(origin=None) for m in wanted]
 
-    def translate_ctor_args(self, node: cst.Call, ctx: Context) -> cst.Call:
-        """Module-valued arguments of a class constructor (downsample=nn.Sequential(...)) in place."""
+    def translate_ctor_args(self, node: cst.Call, ctx: Context, tr: ClassTranslation) -> cst.Call:
+        """Module-valued arguments of a class constructor (downsample=nn.Sequential(...)) in place, each
+        translated for the input the class's forward gives it; the forward assumed that such a module
+        keeps the layout and rank of its input, which is checked here."""
+        params = [p.name.value for p in list(tr.init.params.params)[1:]]
+        bound = {}
+        for i, a in enumerate(node.args):
+            if a.keyword is None and not a.star and i < len(params):
+                bound[id(a)] = params[i]
+            elif a.keyword is not None:
+                bound[id(a)] = a.keyword.value
+        uses = {}      # init parameter -> input metas it is applied to in forward
+        for attr, spec in tr.modules.items():
+            if spec.kind == "param":
+                uses.setdefault(spec.node.value, []).extend(tr.param_uses.get(attr, []))
         args = []
         for a in node.args:
             if is_module_ctor(a.value, self.table, self.classes, self.helpers):
-                args.append(a.with_changes(value=self.module_expr(a.value, ctx)))
+                metas = uses.get(bound.get(id(a)), [])
+                args.append(a.with_changes(value=self.module_expr(a.value, ctx, in_meta=metas[0] if metas else None,
+                                                                  check=metas)))
             else:
                 left = uses_torch(a.value, self.table)
                 if left is not None:
@@ -560,12 +597,18 @@ class TorchToKeras:
                 args.append(a)
         return node.with_changes(args=args)
 
-    def module_expr(self, node, ctx: Context, scope=None, params=frozenset()):
-        """A module constructor expression outside a forward, translated in place."""
+    def module_expr(self, node, ctx: Context, scope=None, params=frozenset(), in_meta=None, check=()):
+        """A module constructor expression outside a forward, translated in place (for `in_meta`, or for
+        the input its first layer expects). `check`: the inputs it gets, each of whose outputs must keep
+        the layout and rank (what a forward that receives the module as an argument assumed)."""
         spec = self.specs.spec(node, scope or self.scope, params)
-        meta = assumed_input(spec)
+        meta = in_meta.with_(origin=None) if in_meta is not None else assumed_input(spec)
         steps, meta = conform_sequential(ctx, spec, meta, spec.line) if spec.kind == "leaf" else ([], meta)
         exprs, out, _ = SequentialBuilder(ctx).item(spec, meta, "", lambda j=None: "")
+        for m in check:
+            if steps or not out.is_tensor or (out.layout, out.rank, out.flat) != (m.layout, m.rank, m.flat):
+                raise TranslationError("FWT202", f"a module passed as an argument changes the layout or rank of "
+                                                 f"its input ({code(node)[:50]}): not translated yet", line_of(node))
         exprs = [s.ctor for s in steps] + exprs
         if len(exprs) == 1:
             return exprs[0]

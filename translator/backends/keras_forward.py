@@ -17,14 +17,16 @@ from ..findings import TranslationError
 from ..ir import UNKNOWN, Sym, dim_prod
 from ..names import dotted
 from ..positions import line_of
-from ..frontends.torch_models import ModSpec, bind, is_torch, resolve
+from ..frontends.torch_models import ModSpec, is_torch, resolve
 from ..rules import LayerRule
 from ..rules.transforms import INVERSES, VALUE_TRANSFORMS
-from .keras_code import (OTHER, KerasRefs, Meta, Notes, call, code, keras_axis, node_of, same_meta, tensor,
+from .keras_code import (OTHER, KerasRefs, Meta, Notes, call, code, keras_axis, node_of, tensor,
                          to_keras_perm, to_torch_perm)
 from .keras_layers import Applied, LeafContext, Step, _pretty, apply_leaf, flat_meta, loosely_equal
 
 RANK_OF_SUFFIX = {"1d": 3, "2d": 4, "3d": 5}
+# Op rules with an `emit:` (code in the Keras -> torch direction) whose params map back generically.
+REVERSIBLE_OP_EMITS = {"softmax", "gelu"}
 ELEMENTWISE_KERAS = {"ReLU", "LeakyReLU", "Activation", "Dropout"}
 
 
@@ -211,8 +213,13 @@ class SequentialBuilder:
             seq, out, entries = self.build(item, meta, torch_path + ".", keras_path() + ".")
             return [seq], out, entries
         if item.kind == "instance":
-            ctor, out, entries = self.ctx.owner.instance(item, [meta], torch_path, keras_path(), self.ctx)
-            return [ctor], out[0] if len(out) == 1 else Meta(kind="tuple", items=tuple(out)), entries
+            ctor, out, entries, wanted = self.ctx.owner.instance(item, [meta], torch_path, keras_path(), self.ctx)
+            pre = []
+            if wanted and wanted[0].layout != meta.layout and (wanted[0].rank or 0) > 2:
+                step, _ = convert(self.ctx.refs, None, meta.with_(rank=wanted[0].rank), wanted[0].layout,
+                                  self.ctx.notes, item.line, sequential=True)
+                pre = [step.ctor]
+            return pre + [ctor], out[0] if len(out) == 1 else Meta(kind="tuple", items=tuple(out)), entries
         if item.kind == "helper":
             expr, out = self.ctx.owner.helper_call(item, meta, self.ctx)
             return [expr], out, []
@@ -300,6 +307,9 @@ class ForwardTranslator:
         self.sites = 0
         self.name_counts: dict[str, int] = {}
         self.carry: list = []                     # comments of a dropped statement
+        self.deferred: list = []                  # errors that a rerun with known input ranks may remove
+        self.reads: dict[str, list[int]] = {}     # name -> lines where it occurs (set by the driver)
+        self.assigned: dict[str, list[int]] = {}  # name -> lines of statements assigning it
         self.squeeze: set[str] = set()            # global pools applied with keepdims=False
         self.squeeze_reads: dict[str, int] = {}   # pool attr -> reads of its output by name
         self.squeeze_flattens: dict[str, int] = {}  # ... of which by a flatten (directly)
@@ -516,7 +526,14 @@ class ForwardTranslator:
             name = node.attr.value
             if name in self.cls.modules:
                 return node, Meta(kind="module", info=name)
+            if name == "training":
+                raise TranslationError("FWT102", "self.training has no Keras equivalent attribute (Keras passes "
+                                                 "`training` to call): not translated yet", line_of(node))
             return node, OTHER
+        if isinstance(node.value, cst.Attribute) and isinstance(node.value.value, cst.Name) and \
+                node.value.value.value == "self" and node.value.attr.value in self.cls.modules:
+            raise TranslationError("FWT102", f"{code(node)}: attributes of a submodule (torch parameter names) "
+                                             "are not translated", line_of(node))
         if is_torch(resolve(node, self.ctx.owner.table)):
             raise TranslationError("FWT102", f"{code(node)} has no translation in forward", line_of(node))
         base, bm = self.expr(node.value)
@@ -586,12 +603,20 @@ class ForwardTranslator:
             raise TranslationError("FWT102", "`@` is not translated yet", line)
         (left, right), meta = self.unify([(left, lm), (right, rm)], line)
         nonneg = lm.nonneg and rm.nonneg and isinstance(node.operator, (cst.Add, cst.Multiply))
-        return node.with_changes(left=left, right=right), meta.with_(origin=None, nonneg=nonneg)
+        one = [m for m in (lm, rm) if m.is_tensor]
+        origin = one[0].origin if len(one) == 1 else None     # `0.5 * x` is still the model input's layout
+        return node.with_changes(left=left, right=right), meta.with_(origin=origin, nonneg=nonneg)
 
     def unify(self, pairs, line):
         """Bring tensors combined elementwise (or concatenated) to one layout; returns (nodes, meta)."""
         tensors = [m for _, m in pairs if m.is_tensor]
         target = "cf" if any(m.layout == "cf" and (m.rank or 0) > 2 for m in tensors) else "same"
+        if target == "cf" and any(m.rank is None for m in tensors):
+            err = TranslationError("FWT302", "a channels-last image is combined with a tensor of unknown rank: "
+                                             "whether it needs a transpose is not known (pass --input-shape)", line)
+            if not self.requests and not all(m.origin is not None for m in tensors if m.rank is None):
+                raise err
+            self.deferred.append(err)      # a model input: its rank may be settled by the rerun
         flats = {m.flat for m in tensors}
         keep_flat = len(flats) == 1 and None not in flats
         nodes, metas = [], []
@@ -655,9 +680,19 @@ class ForwardTranslator:
             raise TranslationError("FWT103", f"keyword arguments in a call of self.{attr}", line)
         if spec.kind == "instance":
             metas = [m for _, _, m in args]
-            ctor, outs, entries = self.ctx.owner.instance(spec, metas, attr, attr, self.ctx, existing=self.cls)
+            ctor, outs, entries, wanted = self.ctx.owner.instance(spec, metas, attr, attr, self.ctx, existing=self.cls)
             self.cls.record(attr, ("instance", spec.torch_path), ctor, entries)
-            new = node.with_changes(args=[a.with_changes(value=n) for a, (_, n, _) in zip(node.args, args)])
+            nodes = []
+            for (_, n, m), w in zip(args, wanted):     # the block asked for another layout of an input
+                if m.is_tensor and w.is_tensor and w.layout != m.layout and (w.rank or 0) > 2:
+                    if m.origin is not None:
+                        self.requests[m.origin] = w.with_(origin=m.origin)
+                    elif m.rank is not None:
+                        n, m = convert(self.refs, n, m, w.layout, self.notes, line)
+                    else:
+                        raise TranslationError("FWT302", f"the rank of the input of self.{attr} is not known", line)
+                nodes.append(n)
+            new = node.with_changes(args=[a.with_changes(value=n) for a, n in zip(node.args, nodes)])
             return new, outs[0] if len(outs) == 1 else Meta(kind="tuple", items=tuple(outs))
         if len(args) != 1:
             raise TranslationError("FWT103", f"self.{attr} called with {len(args)} arguments", line)
@@ -665,8 +700,13 @@ class ForwardTranslator:
         if not meta.is_tensor:
             raise TranslationError("FWT103", f"self.{attr} applied to a value that is not a tensor", line)
         ref = cst.Attribute(cst.Name("self"), cst.Name(self.cls.keras_attr(attr)))
-        if spec.kind == "param":
-            return node.with_changes(func=ref, args=[cst.Arg(x)]), meta.with_(origin=None, nonneg=False)
+        if spec.kind == "param":      # checked where the class is built (translate_ctor_args)
+            if meta.flat is not None:
+                x, meta = materialize(self.refs, x, meta, self.notes, line)
+            self.cls.param_uses.setdefault(attr, []).append(meta)
+            out = meta.with_(origin=None, nonneg=False,
+                             shape=None if meta.shape is None else (None,) * len(meta.shape))
+            return node.with_changes(func=ref, args=[cst.Arg(x)]), out
         if spec.kind == "sequential":
             x, meta = self.conform_sequential_input(x, meta, spec, line)
             seq, out, entries = SequentialBuilder(self.ctx).build(spec, meta, f"{attr}.", f"{self.cls.keras_attr(attr)}.")
@@ -678,6 +718,8 @@ class ForwardTranslator:
             return cst.Call(ref, [cst.Arg(x)]), out
         if spec.kind != "leaf":
             raise TranslationError("FWT103", f"self.{attr} ({spec.kind}) cannot be called", line)
+        if spec.args is not None and spec.args.value("inplace", False) is True:
+            self.inplace_hazard(node.args[0].value, line)
         x, meta = self.conform(x, meta, spec, line)
         applied = leaf(self.ctx, spec, meta, sequential=False, squeeze=attr in self.squeeze)
         if applied.out.info == "squeezable":
@@ -691,6 +733,22 @@ class ForwardTranslator:
                 name = self.cls.keras_attr(attr) + (f"_{step.role}" if step.role else "")
                 expr = cst.Call(cst.Attribute(cst.Name("self"), cst.Name(name)), [cst.Arg(expr)])
         return expr, applied.out
+
+    def inplace_hazard(self, arg, line) -> None:
+        """An in-place torch op changes its input variable; Keras ops never do. Exact unless the variable
+        is read again (the statement `v = relu_(v)` rebinds it anyway)."""
+        if not isinstance(arg, cst.Name):
+            return
+        name = arg.value
+        later = [ln for ln in self.reads.get(name, []) if ln > line]
+        same = sum(1 for ln in self.reads.get(name, []) if ln == line)
+        if (later and not self.rebinds(name, line)) or same > 1 and not self.rebinds(name, line):
+            self.notes.add("FWT402", f"an in-place torch op changes '{name}' here, and '{name}' is read again: "
+                                     f"the Keras code keeps the old value (assign the result to '{name}' to be "
+                                     "sure both agree)", line)
+
+    def rebinds(self, name: str, line: int) -> bool:
+        return line in self.assigned.get(name, [])
 
     def conform_sequential_input(self, x, meta, spec: ModSpec, line):
         """The first item of a Sequential decides the input layout (a model input is requested)."""
@@ -742,10 +800,57 @@ class ForwardTranslator:
         if path in ("torch.nn.functional.adaptive_avg_pool2d", "torch.nn.functional.adaptive_avg_pool1d",
                     "torch.nn.functional.adaptive_max_pool2d", "torch.nn.functional.adaptive_max_pool1d"):
             return self.functional_global_pool(short, node)
+        if path == "torch.nn.functional.pad":
+            return self.functional_pad(node)
         rule = self.ctx.owner.index.functions.get(path)
         if rule is not None:
             return self.op(rule, path, node)
         raise TranslationError("FWT102", f"{path} has no torch -> Keras translation yet", line)
+
+    def functional_pad(self, node: cst.Call):
+        """F.pad(x, (left, right, top, bottom, ...), value=v) -> keras.ops.pad with one pair per Keras axis."""
+        line = line_of(node)
+        args = self.tensors_of(node)
+        (_, x, meta), rest = args[0], args[1:]
+        names = ["pad", "mode", "value"]
+        bound = {}
+        for i, (k, n, _) in enumerate(rest):
+            bound[k or names[i]] = _const(n)
+        pad, mode, value = bound.get("pad", UNKNOWN), bound.get("mode", "constant"), bound.get("value", None)
+        if not isinstance(pad, (tuple, list)) or len(pad) % 2 or not all(isinstance(v, int) for v in pad):
+            raise TranslationError("FWT202", "F.pad: a constant tuple of pads expected", line)
+        if mode != "constant" or value is UNKNOWN:
+            raise TranslationError("FWT202", f"F.pad(mode={mode!r}): only constant padding translates", line)
+        if not meta.is_tensor:
+            raise TranslationError("FWT103", "F.pad of a non-tensor", line)
+        if meta.rank is None:
+            err = TranslationError("FWT302", "F.pad: the rank of the tensor is not known", line)
+            if meta.origin is None:
+                raise err
+            # a model input: assume an image of that many padded axes for now; the layer that consumes it
+            # decides the input's layout and rank (and the pass reruns), else the error stands
+            self.deferred.append(err)
+            meta = tensor(2 + len(pad) // 2, origin=meta.origin)
+        if meta.flat is not None:
+            x, meta = materialize(self.refs, x, meta, self.notes, line)
+        rank = meta.rank
+        pairs = [[0, 0] for _ in range(rank)]
+        for k in range(len(pad) // 2):
+            axis = rank - 1 - k
+            if axis < 0:
+                raise TranslationError("FWT202", "F.pad: more pads than axes", line)
+            pairs[keras_axis(axis, meta) % rank] = [pad[2 * k], pad[2 * k + 1]]
+        kwargs = [("constant_values", node_of(value))] if value not in (None, 0, 0.0) else []
+        shape = meta.shape
+        if shape is not None:
+            shape = list(shape)
+            for k in range(len(pad) // 2):
+                axis = rank - 1 - k
+                if isinstance(shape[axis], int):
+                    shape[axis] += pad[2 * k] + pad[2 * k + 1]
+            shape = tuple(shape)
+        nonneg = meta.nonneg and (value in (None, 0, 0.0) or isinstance(value, (int, float)) and value >= 0)
+        return call(self.refs.ops("pad"), [x, node_of(pairs)], kwargs), meta.with_(shape=shape, nonneg=nonneg)
 
     def tensor_method(self, name: str, x, meta: Meta, node: cst.Call):
         line = line_of(node)
@@ -778,6 +883,9 @@ class ForwardTranslator:
     def op(self, rule, path: str, node: cst.Call, first=None):
         """A torch function with an op rule: keras.ops.X with the rule's params (axis remapped)."""
         line = line_of(node)
+        if rule.emit and rule.emit not in REVERSIBLE_OP_EMITS:
+            raise TranslationError("FWT102", f"{path} has no torch -> Keras translation yet (its rule "
+                                             f"'{rule.id}' is emitted by code in the other direction)", line)
         torch_params = [p for p in rule.params if p.torch or p.value in ("tensor", "tensors")]
         given = {}
         args = list(node.args)
@@ -811,6 +919,8 @@ class ForwardTranslator:
                     n, m = self.expr(value)
                 if m.is_tensor and m.flat is not None and rule.layout != "any":
                     n, m = materialize(self.refs, n, m, self.notes, line)
+                if m.is_tensor and rule.layout == "cl" and m.layout == "cf" and (m.rank or 0) > 2:
+                    n, m = convert(self.refs, n, m, "same", self.notes, line)
                 tensor_meta = tensor_meta or m
                 positional.append(n)
                 continue
@@ -848,7 +958,10 @@ class ForwardTranslator:
                 keywords.append(("approximate", node_of(False)))
         keras_path = rule.keras[0]
         out = tensor_meta if tensor_meta is not None else OTHER
-        if out.is_tensor:
+        if out.is_tensor and rule.layout == "cl" or out.is_tensor and rule.shape not in ("same", "unknown") \
+                and rule.layout != "axis":
+            out = tensor(None)          # a reshaping op: nothing known of the result but its order
+        elif out.is_tensor:
             out = out.with_(origin=out.origin if rule.layout == "any" else None,
                             nonneg=rule.id in ("op_relu", "op_sigmoid", "op_softmax", "op_relu6"))
         return call(self.refs.keras(keras_path[len("keras."):]), positional, keywords), out

@@ -31,6 +31,17 @@ from .keras_code import KerasRefs, Meta, Notes, call, keras_axis, node_of, tenso
 KERAS_HATCHES: dict[str, Callable] = {}
 
 
+def discover_keras_hatches() -> None:
+    """Import every translator/backends/keras_hatches*.py module: each registers its hatches by rule id."""
+    import importlib
+    import pkgutil
+    from pathlib import Path
+
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if info.name.startswith("keras_hatches"):
+            importlib.import_module(f"{__package__}.{info.name}")
+
+
 def keras_hatch(*rule_ids: str):
     def register(fn):
         for rid in rule_ids:
@@ -143,6 +154,9 @@ def generic_args(ctx: LeafContext, spatial_rank: int | None = None, overrides: d
             tv = ctx.args.value(p.torch)
             if tv is UNKNOWN or isinstance(tv, Sym):
                 node = ctx.args.node(p.torch)
+                if p.value == "one_minus" and node is not None:     # momentum=m -> momentum=1 - m
+                    values[p.keras] = cst.BinaryOperation(cst.Integer("1"), cst.Subtract(), node)
+                    continue
                 if p.value not in ("identity", "as_tuple") or node is None:
                     ctx.fail("FWT202", f"{p.torch} must be a constant (it goes through '{p.value}'), "
                                        f"got {_code(node)}")

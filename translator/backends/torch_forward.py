@@ -68,6 +68,7 @@ class ForwardTranslator:
         self.inlined: set[str] = set()
         self.pending: list = []                           # statements hoisted out of an expression
         self.hoisting = True
+        self.read_in_statement: dict[str, int] = {}       # tensor -> times the current statement read it
         self.folded: set[int] = set()                     # constant assignments folded into the scope
         self.init_names = set(scope)                      # names __init__ can see (module, parameters)
         self.defaults: dict = {}                          # parameter -> its constant default
@@ -180,7 +181,8 @@ class ForwardTranslator:
             expr, meta = permute(expr, perm), replace(meta, layout=want)
         if expr is original:
             return expr, meta
-        if hoist and self.hoisting and isinstance(original, cst.Name) and self.env.get(original.value) is original_meta:
+        if hoist and self.hoisting and isinstance(original, cst.Name) and self.env.get(original.value) is original_meta \
+                and self.read_in_statement.get(original.value, 0) <= 1:   # no other read of it before
             self.pending.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(original)], expr)]))
             self.env[original.value] = meta
             return original, meta
@@ -320,7 +322,10 @@ class ForwardTranslator:
     def expr(self, node: cst.BaseExpression):
         """(translated expression, TensorMeta or None for non-tensors)."""
         if isinstance(node, cst.Name):
-            return node, self.env.get(node.value)
+            meta = self.env.get(node.value)
+            if meta is not None:
+                self.read_in_statement[node.value] = self.read_in_statement.get(node.value, 0) + 1
+            return node, meta
         if isinstance(node, cst.Attribute) and self.env.get(dotted(node) or "") is not None:
             return node, self.env[dotted(node)]          # a weight made by add_weight (self.w)
         if isinstance(node, cst.Call):
@@ -333,6 +338,11 @@ class ForwardTranslator:
         if isinstance(node, (cst.List, cst.Tuple)):
             elements = [el.with_changes(value=self.expr(el.value)[0]) for el in node.elements]
             return node.with_changes(elements=elements), None
+        if isinstance(node, cst.Subscript) and isinstance(node.value, (cst.Call, cst.Name, cst.Attribute)):
+            value, meta = self.expr(node.value)          # `K.int_shape(c)[-1]`, `x[:, 0]`
+            if meta is not None:
+                value, meta = self.convert(value, meta, "cl", hoist=False)
+            return node.with_changes(value=value, slice=[self.opaque(el) for el in node.slice]), None
         return self.opaque(node), None
 
     def pin(self, param: str, value, where: str, line: int) -> None:
@@ -433,15 +443,17 @@ class ForwardTranslator:
         if path is not None and self.rules.layers.get(path) is not None:
             raise TranslationError("FWT103", f"layer '{path}' created inside the forward pass",
                                    _line(node))
+        if path is not None and path in self.rules.ops:      # ops first: they map every argument
+            return emit_op(self, self.rules.ops[path], node)
         act = self.activation_function(path)
         if act is not None:
+            if len(node.args) != 1 or node.args[0].keyword is not None:
+                raise TranslationError("FWT201", f"'{path}' with arguments has no op rule", _line(node))
             x, meta = self.expr(node.args[0].value)
             ctx = LayerContext(Layer("", None, path, {}, _line(node)), [meta or TensorMeta(None)],
                                self.imports, self.rules, self.self_ref)
             self.sites += 1
             return apply_activation(ctx, act, x, meta or TensorMeta(None)), meta
-        if path is not None and path in self.rules.ops:
-            return emit_op(self, self.rules.ops[path], node)
         if path is not None and (path.startswith("keras") or path.startswith("tensorflow")):
             raise TranslationError("FWT102", f"no rule for '{path}'", _line(node))
         return self.opaque(node), None
@@ -596,6 +608,7 @@ class ForwardTranslator:
 
     def statement(self, stmt) -> list:
         self.names |= _names_of(stmt)
+        self.read_in_statement = {}
         if self.layer_definition(stmt):
             return []
         if isinstance(stmt, cst.SimpleStatementLine):

@@ -147,8 +147,9 @@ def main(argv=None) -> int:
             fams.update(spec.families)
             if outcome.status == "error":
                 codes.update(outcome.codes)
-            if outcome.max_rel is not None and outcome.max_rel != float("inf"):
-                worst = max(worst, outcome.max_rel)
+            for lo in outcome.layouts:
+                if lo.status == "ok" and lo.max_rel is not None:
+                    worst = max(worst, lo.max_rel)
             if not args.quiet or outcome.status != "ok":
                 print(f"#{i:04d} {outcome.describe():<44} {spec.form:<10} {outcome.seconds:5.2f}s "
                       f"{','.join(spec.families)}")
@@ -176,7 +177,9 @@ def main(argv=None) -> int:
     if codes:
         print(f"translation errors by finding: {', '.join(f'{k} {v}' for k, v in sorted(codes.items()))}")
     print(f"max relative error of the passing comparisons: {worst:.2e}")
-    print(f"{n} models, {counts['mismatch']} mismatches, {counts['error']} translation errors, "
+    internal = sum(v for k, v in codes.items() if k.startswith("FWT9"))
+    print(f"{n} models, {counts['mismatch']} mismatches, {counts['error']} translation errors"
+          f"{f' ({internal} with internal errors FWT9xx)' if internal else ''}, "
           f"{counts['generator']} generator errors in {elapsed:.0f} s")
     bad = counts["mismatch"] + counts["generator"] + (counts["error"] if args.fail_on_errors else 0)
     return 1 if bad else 0

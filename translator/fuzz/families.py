@@ -54,6 +54,7 @@ class Family:
     build: Callable                        # (G, shape, keep) -> Layer | None
     weight: int = 10                       # relative frequency
     dtype: str = "float32"                 # the input dtype it takes
+    covers: tuple[str, ...] = ()           # further classes it uses when their rules exist
 
 
 @dataclass(frozen=True)
@@ -405,7 +406,13 @@ def conv_transpose(cls: str, rank: int):
             kernel = [g.int(1, 4) for _ in range(rank)]
         output_padding = None
         if any(s > 1 for s in strides) and g.values(cls, "output_padding", [(1,)]) and g.int(0, 2) == 0:
-            output_padding = [g.int(0, s - 1) for s in strides]
+            # With padding='same' TF accepts an output size n only when ceil(n / stride) gives the
+            # input size back, i.e. eff % 2 + output_padding >= 1 (Keras' own shape formula does not
+            # check it; TF then fails inside the op: fuzz seed 7 model #951).
+            lows = [1 - ((k - 1) * d + 1) % 2 if padding == "same" else 0
+                    for k, d in zip(kernel, dilation)]
+            if all(lo <= s - 1 for lo, s in zip(lows, strides)):
+                output_padding = [g.int(lo, s - 1) for lo, s in zip(lows, strides)]
         out = []
         for size, k, s, d, i in zip(spatial, kernel, strides, dilation, range(rank)):
             eff = (k - 1) * d + 1
@@ -510,7 +517,7 @@ NORM_EPSILONS = [0.001, 0.01, 0.1]
 def _center_scale(g: G, cls: str, args: list) -> None:
     """center/scale: mostly both on, now and then both off, rarely mixed (torch's norm modules have
     one `affine` switch, so a mixed pair is a translation error for some rules)."""
-    pairs = [(True, True)] * 6 + [(False, False)] * 2 + [(False, True), (True, False)]
+    pairs = [(True, True)] * 14 + [(False, False)] * 4 + [(False, True), (True, False)]
     center, scale = g.pick(pairs)
     for name, value in (("center", center), ("scale", scale)):
         if g.values(cls, name, [value], True) == [value] and (not value or g.int(0, 7) == 0):
@@ -625,6 +632,99 @@ def bidirectional(g: G, shape, keep):
     return Layer("Bidirectional", args, out, classes=(inner_cls,))
 
 
+def rnn_cells(g: G, shape, keep):
+    """keras.layers.RNN over a cell, a list of cells or StackedRNNCells."""
+    kinds = [c for c in ("LSTMCell", "GRUCell", "SimpleRNNCell") if g.rule(c)]
+    if not kinds:
+        return None
+    cell = g.pick(kinds)
+    depth = g.int(1, 2)
+    sizes = [g.int(1, 5) for _ in range(depth)]
+    if keep == "shape":
+        sizes[-1] = shape[-1]
+    if g.flag():                   # alike cells (one torch RNN with num_layers) half of the time
+        sizes = [sizes[-1]] * depth
+    cells = [f"{{L}}{cell}({n})" for n in sizes]
+    if depth == 1:
+        arg = cells[0]
+    elif g.rule("StackedRNNCells") and g.flag():
+        arg = f"{{L}}StackedRNNCells([{', '.join(cells)}])"
+    else:
+        arg = f"[{', '.join(cells)}]"
+    sequences = True if keep else g.flag()
+    args = [arg] + (["return_sequences=True"] if sequences else [])
+    g.param("RNN", "go_backwards", [False, True], False, args)
+    classes = (cell, "StackedRNNCells") if "StackedRNNCells" in arg else (cell,)
+    return Layer("RNN", args, (shape[0], sizes[-1]) if sequences else (sizes[-1],), classes=classes)
+
+
+# ---- preprocessing layers that are model layers --------------------------------------------------
+
+def normalization(g: G, shape, keep):
+    channels = shape[-1]
+    if g.flag():
+        mean, var = repr(g.pick([0.0, 0.5, -1.0])), repr(g.pick([1.0, 0.25, 4.0]))
+    else:
+        mean = repr([g.pick([0.0, 0.5, -1.0, 2.0]) for _ in range(channels)])
+        var = repr([g.pick([1.0, 0.25, 4.0, 0.5]) for _ in range(channels)])
+    args = [f"mean={mean}", f"variance={var}"]
+    g.param("Normalization", "invert", [False, True], False, args)
+    return Layer("Normalization", args, shape)
+
+
+def center_crop(g: G, shape, keep):
+    if keep:
+        return None
+    h, w = g.int(1, shape[0]), g.int(1, shape[1])
+    return Layer("CenterCrop", [str(h), str(w)], (h, w, shape[2]))
+
+
+def resizing(g: G, shape, keep):
+    if keep:
+        return None
+    h, w = g.int(1, 12), g.int(1, 12)
+    args = [str(h), str(w)]
+    g.param("Resizing", "interpolation", ["bilinear", "nearest", "bicubic", "area"], "bilinear", args)
+    return Layer("Resizing", args, (h, w, shape[2]))
+
+
+def masking(g: G, shape, keep):
+    args = []
+    g.param("Masking", "mask_value", [0.0, 1.0], 0.0, args)
+    return Layer("Masking", args, shape)
+
+
+# Lambda bodies: (expression of t, keras.ops functions it needs, minimum input rank, output shape).
+LAMBDAS = [
+    ("t * 2.0", (), 1, lambda s: s),
+    ("t + 1.0", (), 1, lambda s: s),
+    ("keras.ops.tanh(t)", ("tanh",), 1, lambda s: s),
+    ("keras.ops.square(t) - t", ("square",), 1, lambda s: s),
+    ("keras.ops.relu(t) * 0.5", ("relu",), 1, lambda s: s),
+    ("keras.ops.sigmoid(t) * t", ("sigmoid",), 1, lambda s: s),
+    ("keras.ops.abs(t) + 1.0", ("abs",), 1, lambda s: s),
+    ("keras.ops.clip(t, -1.0, 1.0)", ("clip",), 1, lambda s: s),
+    ("keras.ops.log1p(keras.ops.abs(t))", ("log1p", "abs"), 1, lambda s: s),
+    ("keras.ops.softmax(t, axis=-1)", ("softmax",), 1, lambda s: s),
+    ("t - keras.ops.mean(t, axis=-1, keepdims=True)", ("mean",), 1, lambda s: s),
+    ("keras.ops.sum(t, axis=-1, keepdims=True)", ("sum",), 1, lambda s: s[:-1] + (1,)),
+    ("keras.ops.max(t, axis=1)", ("max",), 2, lambda s: s[1:]),
+    ("keras.ops.expand_dims(t, -1)", ("expand_dims",), 1, lambda s: s + (1,)),
+    ("keras.ops.transpose(t, (0, 2, 1))", ("transpose",), 2, lambda s: (s[1], s[0])),
+]
+
+
+def lambda_layer(g: G, shape, keep):
+    options = [(body, fn) for body, ops, rank, fn in LAMBDAS
+               if all(f"keras.ops.{op}" in g.rules.ops for op in ops)
+               and (rank == len(shape) if "transpose" in body else len(shape) >= rank)
+               and len(fn(tuple(shape))) <= 4 and (not keep or fn(tuple(shape)) == tuple(shape))]
+    if not options:
+        return None
+    body, fn = g.pick(options)
+    return Layer("Lambda", [f"lambda t: {body}"], fn(tuple(shape)))
+
+
 # ---- attention ------------------------------------------------------------------------------------
 
 def self_attention(g: G, shape, keep):
@@ -672,6 +772,8 @@ def concatenate(g: G, shapes):
 
 def cross_attention(g: G, shapes):
     q, v = shapes
+    if len(q) != 2 or len(v) != 2:
+        return None
     heads, key_dim = g.int(1, 3), g.int(1, 4)
     return Layer("MultiHeadAttention", [str(heads), str(key_dim)], q, call="{layer}({x0}, {x1})",
                  functional_only=True)
@@ -742,6 +844,13 @@ FAMILIES: list[Family] = [
     Family("gru", ("GRU",), (2,), recurrent("GRU"), weight=7),
     Family("simple_rnn", ("SimpleRNN",), (2,), recurrent("SimpleRNN"), weight=4),
     Family("bidirectional", ("Bidirectional", "LSTM"), (2,), bidirectional, weight=5),
+    Family("rnn_cells", ("RNN", "LSTMCell"), (2,), rnn_cells, weight=3,
+           covers=("GRUCell", "SimpleRNNCell", "StackedRNNCells")),
+    Family("lambda", ("Lambda",), (1, 2, 3, 4), lambda_layer, weight=3),
+    Family("normalization", ("Normalization",), (1, 2, 3, 4), normalization, weight=2),
+    Family("center_crop", ("CenterCrop",), (3,), center_crop, weight=2),
+    Family("resizing", ("Resizing",), (3,), resizing, weight=2),
+    Family("masking", ("Masking",), (2,), masking, weight=1),
     Family("time_distributed", ("TimeDistributed", "Dense"), (2, 3), time_distributed_dense, weight=3),
     Family("multi_head_attention", ("MultiHeadAttention",), (2,), self_attention, weight=5),
     Family("attention", ("Attention",), (2,), dot_attention("Attention"), weight=3),
@@ -793,7 +902,8 @@ def active(rules) -> Active:
 
 def unfuzzed_rules(rules) -> list[str]:
     """Layer rules that no family generates (a new rule wants a table entry here)."""
-    covered = {c for f in FAMILIES for c in f.requires} | {c for m in MERGES for c in m.requires}
+    covered = ({c for f in FAMILIES for c in f.requires + f.covers}
+               | {c for m in MERGES for c in m.requires})
     out = []
     for rule in rules.all_layer_rules():
         names = {k.rsplit(".", 1)[-1] for k in rule.keras}

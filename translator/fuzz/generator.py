@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 
 from .families import (MAX_DIM, MAX_ELEMS, VOCAB, Active, Family, G, Layer, Merge, active)
 
+# Keras layer classes whose __init__ takes no **kwargs, so no `input_shape=` either.
+NO_KWARGS = {"SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D"}
+
 IMPORT_STYLES = {
     "layers": ("import keras\nfrom keras import layers\n", "layers."),
     "keras.layers": ("import keras\n", "keras.layers."),
@@ -365,7 +368,9 @@ def _source(b: _Builder, outputs, prefix: str, header: str, form: str) -> tuple[
     if form == "functional":
         lines = _render_functional(b, outputs, prefix, rebind=g.flag())
     else:
-        style = g.pick(["list", "list", "add"] + (["input_shape"] if b.nodes[0].dtype == "float32" else []))
+        first = b.nodes[1].layer.cls if len(b.nodes) > 1 else None
+        input_shape_ok = b.nodes[0].dtype == "float32" and first not in NO_KWARGS
+        style = g.pick(["list", "list", "add"] + (["input_shape"] if input_shape_ok else []))
         lines = _render_sequential(b, prefix, style)
     builder = g.int(0, 5) == 0
     if builder:

@@ -255,7 +255,7 @@ def compare_torch_source(torch_code: str, entry: str, inputs: list, model_name: 
     randomize_torch(torch_model, seed)
     torch_model.eval()
     with torch.no_grad():
-        t_out = torch_model(*[torch.from_numpy(np.ascontiguousarray(a)) for a in inputs])
+        t_out = torch_model(*[torch.from_numpy(np.array(a, copy=True)) for a in inputs])   # in-place ops
     t_out = [o.numpy() for o in (t_out if isinstance(t_out, (list, tuple)) else [t_out])]
     keras_model = eval(entry, exec_source(result.code, "keras_translation"))
     name = model_name or entry.split("(")[0].strip()
@@ -265,10 +265,9 @@ def compare_torch_source(torch_code: str, entry: str, inputs: list, model_name: 
         if spec.permute:
             arr = np.transpose(arr, np.argsort(spec.permute))
         k_inputs.append(np.ascontiguousarray(arr))
-    k_in = k_inputs[0] if len(k_inputs) == 1 else k_inputs
-    keras_model(k_in, training=False)              # builds every variable
+    keras_model(*k_inputs, training=False)         # builds every variable (call(self, x, y, ...))
     ported = port_weights_to_keras(torch_model, keras_model, info)
-    k_out = keras_model(k_in, training=False)
+    k_out = keras_model(*k_inputs, training=False)
     k_out = [np.asarray(o) for o in (k_out if isinstance(k_out, (list, tuple)) else [k_out])]
     comparison = TorchComparison(result=result, ported=ported)
     if len(k_out) != len(t_out):
