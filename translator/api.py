@@ -150,7 +150,9 @@ def translate_file(path: str | Path, to: str = "torch", layout: str = "native", 
                             filename=str(path))
 
 
-def port_weights(keras_model, torch_module, mapping=None):
-    """Copy the weights of a built Keras model into the module built from its translation."""
-    from .verify.port import port_weights as _port
-    return _port(keras_model, torch_module, mapping)
+def port_weights(source, target, mapping=None):
+    """Copy the weights of a built model into the model built from its translation, either way round:
+    `port_weights(keras_model, torch_module, mapping)` or `port_weights(torch_module, keras_model, mapping)`.
+    `mapping` is the translation's ModelInfo (`result.model(name)`)."""
+    from .verify.port_torch import port_weights_any
+    return port_weights_any(source, target, mapping)
