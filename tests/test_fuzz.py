@@ -31,18 +31,9 @@ from translator.rules import load_rules  # noqa: E402
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 # Open engine bugs, each with a strict xfail case in tests/test_fuzz_regressions.py. A shard whose
-# only failures are these xfails (dynamically, so nothing is hidden once they are fixed: the shard
-# just passes); any other failure fails the shard.
-_SAME_TENSOR_TWICE = re.compile(r"(?:Attention|attention|Dot)\w*(?:\([^\n]*?\))?\(\[?(\w+), \1[\],)]")
-KNOWN_BUGS = [
-    ("same channels-first tensor twice into a 'cl' layer (same-channels-first-tensor-twice-*)",
-     lambda spec, outcome: bool(_SAME_TENSOR_TWICE.search(spec.source))),
-    ("Sequential Lambda named 'lambda', a keyword: FWT901 (sequential-lambda)",
-     lambda spec, outcome: "Lambda(" in spec.source and outcome.codes == ["FWT901"]
-     and "self.lambda" in outcome.details()),
-    ("torch avg_pool3d refuses an axis shorter than the pool (average-pooling3d-same-*)",
-     lambda spec, outcome: "AveragePooling3D" in spec.source and "smaller than kernel size" in outcome.details()),
-]
+# only failures are these (matched dynamically, so nothing is hidden once they are fixed: the shard
+# just passes) is xfail; any other failure fails the shard. None is open right now.
+KNOWN_BUGS: list = []
 
 SHARDS = 4
 PER_SHARD = 25
@@ -116,7 +107,6 @@ def test_family_predicts_keras_shapes(family):
 
 def test_generated_models_use_only_ruled_layers():
     """The sample's sources name only Keras layer classes that have a rule."""
-    import re
     rules = load_rules()
     known = {p.rsplit(".", 1)[-1] for p in list(rules.layers) + list(rules.functions)}
     for spec in generate(20, SEED + 1):

@@ -197,8 +197,10 @@ class KerasToTorch:
             leading += [line for line in site.statement.leading_lines if line.comment]
         class_node = class_def(cls, self.imports.ref("torch.nn.Module"), init_params, init_body, names,
                                forward_body, leading_lines=leading)
-        info = model_info(site.var or (func.name.value if func else cls), cls, site.form, site.line, ft,
-                          names, input_metas)
+        public = site.var or cls
+        if func is not None and (site.var is None or _returns(func, site.var)):
+            public = func.name.value             # the builder's name: `build_model(...)` builds it
+        info = model_info(public, cls, site.form, site.line, ft, names, input_metas)
         self.result.models.append(info)
         self.result.sites += ft.sites
         for code, message, line in ft.notes:
@@ -493,6 +495,13 @@ def bind_ctor(cls: cst.ClassDef, ctor: cst.Call, scope: dict) -> dict:
         if arg.keyword is not None:
             out[arg.keyword.value] = evaluate(arg.value, scope)
     return {k: v for k, v in out.items() if v is not UNKNOWN}
+
+
+def _returns(func: cst.FunctionDef, name: str) -> bool:
+    """Does the function end with `return <name>`?"""
+    last = func.body.body[-1] if func.body.body else None
+    return (isinstance(last, cst.SimpleStatementLine) and isinstance(last.body[0], cst.Return)
+            and isinstance(last.body[0].value, cst.Name) and last.body[0].value.value == name)
 
 
 def _merge_placeholders(body: list) -> list:

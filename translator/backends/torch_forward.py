@@ -7,6 +7,7 @@ input shape of each is known.
 """
 from __future__ import annotations
 
+import keyword
 import re
 from dataclasses import dataclass, replace
 
@@ -95,6 +96,8 @@ class ForwardTranslator:
         base = re.sub(r"\W", "_", base) or "layer"
         if base[0].isdigit():
             base = "layer_" + base
+        if keyword.iskeyword(base) or base in ("self", "super"):
+            base += "_"                      # Lambda's auto-name `lambda`: self.lambda_
         name, i = base, 0
         while name in self.attrs:
             i += 1

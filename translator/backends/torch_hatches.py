@@ -101,6 +101,12 @@ def pool(ctx: LayerContext) -> Emission:
         overrides["stride"] = _compact(tuple(strides))
     if ctx.arg("padding") == "same":
         pads = _same_padding(ctx, kernel, strides, (1,) * rank)
+        spatial = _spatial(ctx) or ()
+        if is_avg and rank == 3 and any(is_int(n) and n < k for n, k in zip(spatial, kernel)):
+            # torch's avg_pool3d refuses a window larger than the input even with padding (1d/2d accept it)
+            raise TranslationError("FWT202", f"{ctx.layer.keras_class}: padding='same' with a pool window "
+                                   "larger than the input is not expressible with torch's avg_pool3d",
+                                   ctx.layer.line)
         if all(a == b for a, b in pads):
             if any(a for a, _ in pads):
                 overrides["padding"] = _compact(tuple(a for a, _ in pads))

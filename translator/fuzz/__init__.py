@@ -2,8 +2,9 @@
 
     python -m translator.fuzz --count 1000 --seed 7            # run 1000 models (seeded)
     python -m translator.fuzz --count 200 --seed 7 --jobs 2    # in two worker processes
-    python -m translator.fuzz --count 300 --seed 7 --shrink    # minimise the first failure
-    python -m translator.fuzz --count 50 --seed 7 --show 12    # print model #12's source and code
+    python -m translator.fuzz --seed 7 --shrink 12             # minimise failing model #12 of seed 7
+    python -m translator.fuzz --seed 7 --show 12               # model #12's source and translations
+    python -m translator.fuzz --count 500 --save DIR           # also write failing sources to DIR
 
 `families.py` is the table of layer families (one entry per family; a family is generated only
 when its rule exists), `generator.py` the hypothesis strategy writing models as source code,

@@ -1,4 +1,4 @@
-"""Command line: python -m translator.fuzz --count N --seed S [--jobs J] [--shrink] [--show I]
+"""Command line: python -m translator.fuzz --count N --seed S [--jobs J] [--shrink I] [--show I]
 
 Prints one line per model (index, outcome, max relative error per layout, form, families), the
 details of every failure (source, translation, message), and a final line
