@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
+from .atomic import write_atomic
 from . import __version__
 from .api import DIRECTIONS, LAYOUTS, Result, translate_file
 from .findings import Finding
@@ -77,30 +77,6 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return a.resolve() == b.resolve()
-
-
-def write_atomic(path: Path, text: str, like: Path | None = None) -> None:
-    """Write `text` to a temporary file beside `path`, then rename it over `path`."""
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        # an existing target keeps its mode; a new one gets the input's (or the umask default)
-        mode_from = path if path.exists() else (like if like is not None and like.exists() else None)
-        if mode_from is not None:
-            os.chmod(tmp, os.stat(mode_from).st_mode & 0o7777)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _write_stdout(text: str) -> None:

@@ -1,7 +1,6 @@
 """After translation: drop Keras/TensorFlow imports no longer used, add the torch imports needed."""
 from __future__ import annotations
 
-import dataclasses
 
 import libcst as cst
 

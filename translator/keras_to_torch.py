@@ -12,7 +12,7 @@ import libcst as cst
 
 from .backends.torch_code import Imports
 from .backends.torch_forward import ForwardTranslator, input_meta, next_layouts
-from .backends.torch_module import assign, class_def, layer_inits, model_info, save_params, with_comments
+from .backends.torch_module import class_def, layer_inits, model_info, save_params, with_comments
 from .findings import Finding, TranslationError
 from .frontends.keras_classes import SubclassTranslator, keras_base
 from .frontends.keras_models import MODEL_API, BlockScanner, ModelSite

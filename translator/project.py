@@ -23,11 +23,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from .atomic import write_atomic
 from . import __version__
 from .findings import Finding
 
@@ -234,32 +234,6 @@ def translate_one(task: Task) -> FileReport:
         return FileReport(task.display, task.rel, "error", findings=[finding],
                           summary=f"{task.display}: not translated ({finding.message})")
 
-
-def write_atomic(path: Path, data: bytes, like: Path | None = None) -> None:
-    """Write `data` to a temporary file beside `path`, then rename it over `path`. An existing `path`
-    keeps its mode; a new one gets the mode of `like` (the source file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        mode_from = path if path.exists() else (like if like is not None and like.exists() else None)
-        if mode_from is not None:
-            os.chmod(tmp, os.stat(mode_from).st_mode & 0o7777)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-# ---- a run -------------------------------------------------------------------------------------------------
 
 class UsageError(ValueError):
     """Bad arguments for a directory run (the CLI turns it into exit code 2)."""

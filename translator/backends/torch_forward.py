@@ -21,7 +21,7 @@ from ..positions import line_of
 from ..passes.shapes import SHAPE_FUNCTIONS, ShapeError
 from ..rules import LayerRule, RuleSet
 from ..values import make_val, to_node
-from .torch_code import Imports, call, method, permute, to_cf_perm, to_cl_perm
+from .torch_code import Imports, method, permute, to_cf_perm, to_cl_perm
 from .torch_layers import Emission, LayerContext, ShapeUnknown, apply_activation, emit_layer
 from .torch_layers import discover_hatches
 from .torch_inline import inline_call

@@ -9,7 +9,7 @@ import libcst as cst
 
 from ..findings import TranslationError
 from ..positions import line_of
-from ..values import evaluate, to_node
+from ..values import to_node
 from .torch_layers import Emission, hatch
 
 

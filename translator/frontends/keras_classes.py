@@ -83,7 +83,6 @@ class LayerList:
     def module_list(self, ft: ForwardTranslator) -> cst.Call:
         if self.repeat is not None:
             layer = self.layers[0]
-            first, second = layer.in_metas, getattr(layer, "second_in", None)
             emission = ft.emissions.get(id(layer))
             if emission is None or emission[0].ctor is None:
                 raise TranslationError("FWT103", f"self.{self.attr}: no torch module to repeat", layer.line)
