@@ -29,6 +29,7 @@ keras = pytest.importorskip("keras")
 from translator.api import translate_source  # noqa: E402
 from translator.verify.compare import Comparison, exec_source, random_input  # noqa: E402
 from translator.rules import load_rules  # noqa: E402
+from translator.fuzz.harness import randomize_weights  # noqa: E402
 from translator.verify.port import _is_variable, _keras_layers, _rule_by_class, _weight_name, port_weights  # noqa: E402
 
 ATOL = 1e-5
@@ -46,25 +47,6 @@ pytestmark = pytest.mark.filterwarnings(
 
 def _as_list(x):
     return list(x) if isinstance(x, (list, tuple)) else [x]
-
-
-def randomize_weights(model, seed: int = 0) -> None:
-    """Give every weight of every layer a random value (moving variances positive, BN gammas of either
-    sign and away from 0), so that no transform can hide behind initial zeros or ones."""
-    rng = np.random.default_rng(seed + 1000)
-    for var in model.weights:
-        name = _weight_name(var)
-        shape = tuple(int(d) for d in var.shape)
-        if name == "moving_variance":
-            value = rng.uniform(0.5, 2.0, shape)
-        elif name == "gamma":
-            value = rng.uniform(0.5, 1.5, shape) * rng.choice([-1.0, 1.0], shape)
-        elif name == "moving_mean":
-            value = rng.normal(0.0, 1.0, shape)
-        else:
-            fan_in = int(np.prod(shape[:-1])) if len(shape) > 1 else 4
-            value = rng.normal(0.0, 1.0 / np.sqrt(max(fan_in, 1)), shape) * 1.5
-        var.assign(value.astype(np.dtype(getattr(var.dtype, "name", var.dtype))))
 
 
 def _keras_weight_names(model) -> set:

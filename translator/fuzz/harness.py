@@ -77,7 +77,7 @@ def _as_list(x):
 
 
 def randomize_weights(model, seed: int = 0) -> None:
-    """Every weight random (as tests/test_layers_numeric.py does): moving variances in [0.5, 2],
+    """Every weight random (the numeric tests use this too): moving variances in [0.5, 2],
     gammas of either sign away from 0, moving means N(0, 1), the rest N(0, 1.5/sqrt(fan_in))."""
     import numpy as np
     from ..verify.port import _weight_name
