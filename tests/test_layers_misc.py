@@ -301,9 +301,6 @@ def test_hard_sigmoid_is_the_keras3_definition():
     assert "F.hardsigmoid" in result.code
 
 
-@pytest.mark.xfail(strict=True, reason="no rule: ThresholdedReLU exists only in tf_keras, and "
-                   "tests/test_rule_signatures.py resolves every rule's class in Keras 3 (keras_class() needs a "
-                   "tf_keras fallback for Keras-2-only layers); the hatch `thresholded_relu` is ready")
 def test_thresholded_relu_tf_keras():
     """ThresholdedReLU exists only in tf_keras (Keras 3 removed it): x * (x > theta)."""
     pytest.importorskip("tf_keras")

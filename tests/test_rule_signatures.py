@@ -44,11 +44,15 @@ def resolve(path: str):
 
 
 def keras_class(path: str):
-    """keras.layers.X in Keras 3 (legacy module paths fall back to keras.layers.<last part>)."""
+    """keras.layers.X in Keras 3 (legacy module paths fall back to keras.layers.<last part>; layers
+    that only Keras 2 has, such as ThresholdedReLU, to tf_keras)."""
     try:
         return resolve(path)
     except (ImportError, AttributeError):
-        return getattr(keras.layers, path.rsplit(".", 1)[-1])
+        name = path.rsplit(".", 1)[-1]
+        if hasattr(keras.layers, name):
+            return getattr(keras.layers, name)
+        return tf_keras_class(path)
 
 
 def tf_keras_class(path: str):
