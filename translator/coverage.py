@@ -97,8 +97,27 @@ NOT_APPLICABLE_REASONS = {
 }
 
 # Directions that the test suite exercises for every rule (golden fixtures and numerical tests).
-# torch -> keras is a later issue; when it lands, add "torch->keras" here.
+# torch -> keras is listed per layer rule: where the rule carries a `torch_signature` and its torch
+# class is called in tests/test_torch_to_keras.py or the fixtures/torch_to_keras/ models.
 TESTED_DIRECTIONS = ("keras->torch",)
+
+
+def torch_tested_names() -> set[str]:
+    called: set[str] = set()
+    sources = [TESTS_DIR / "test_torch_to_keras.py"]
+    sources += sorted((TESTS_DIR.parent / "fixtures" / "torch_to_keras").glob("*.torch.py"))
+    for path in sources:
+        if path.exists():
+            called |= set(re.findall(r"\b([A-Za-z_][A-Za-z0-9_]*)\(", path.read_text(encoding="utf-8")))
+    return called
+
+
+def _directions(rule) -> str:
+    directions = list(TESTED_DIRECTIONS)
+    classes = [rule.torch] + list(getattr(rule, "torch_classes", []) or []) if rule.torch else []
+    if getattr(rule, "torch_signature", None) and any(c.rsplit(".", 1)[-1] in _TORCH_TESTED for c in classes):
+        directions.append("torch->keras")
+    return ", ".join(directions)
 
 
 def _code(text: str) -> str:
@@ -128,7 +147,7 @@ def _layer_row(rule: LayerRule) -> list[str]:
     torch = _code(rule.torch) if rule.torch else "code"
     if rule.emit:
         torch += f" (emit `{rule.emit}`)"
-    return [_code(rule.id), keras, torch, ", ".join(TESTED_DIRECTIONS), _source(rule)]
+    return [_code(rule.id), keras, torch, _directions(rule), _source(rule)]
 
 
 def _activation_rows(rules: RuleSet) -> list[list[str]]:
@@ -152,6 +171,9 @@ def _op_row(rule: OpRule) -> list[str]:
     if rule.emit:
         torch += f" (emit `{rule.emit}`)"
     return [_code(rule.id), keras, torch, ", ".join(TESTED_DIRECTIONS), _source(rule)]
+
+
+_TORCH_TESTED = torch_tested_names()
 
 
 def keras_layer_classes() -> tuple[str, list[str], list[str]]:
