@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import libcst as cst
+
 ERROR = "error"
 WARNING = "warning"
 INFO = "info"
@@ -72,3 +74,14 @@ class TranslationError(Exception):
         self.code = code
         self.message = message
         self.line = line
+
+
+def comment_lines(code: str, message: str) -> list[cst.EmptyLine]:
+    """`# fwtranslate FWTnnn: message` (continued on `#   ` lines) as comment lines."""
+    return [cst.EmptyLine(comment=cst.Comment(f"# fwtranslate {code}: {line}" if i == 0 else f"#   {line}"))
+            for i, line in enumerate(message.splitlines() or [""])]
+
+
+def flag(stmt, code: str, message: str):
+    """Keep a statement as it was, with a finding comment above it."""
+    return stmt.with_changes(leading_lines=list(stmt.leading_lines) + comment_lines(code, message))

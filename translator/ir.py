@@ -192,3 +192,13 @@ class ModelInfo:
                 "line": self.line, "layers": [m.to_dict() for m in self.layers],
                 "inputs": [t.to_dict() for t in self.inputs],
                 "outputs": [t.to_dict() for t in self.outputs]}
+
+
+@dataclass
+class ModuleResult:
+    """What one direction's driver produced for a module."""
+    module: cst.Module
+    findings: list = field(default_factory=list)
+    models: list[ModelInfo] = field(default_factory=list)
+    sites: int = 0
+    failed_sites: int = 0

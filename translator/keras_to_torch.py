@@ -6,18 +6,18 @@ and a finding; the rest of the file is untouched.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import libcst as cst
 
 from .backends.torch_code import Imports
 from .backends.torch_forward import ForwardTranslator, input_meta, next_layouts
 from .backends.torch_module import class_def, layer_inits, model_info, save_params, with_comments
-from .findings import Finding, TranslationError
+from .findings import Finding, TranslationError, comment_lines, flag
 from .frontends.keras_classes import SubclassTranslator, keras_base
 from .frontends.keras_models import MODEL_API, BlockScanner, ModelSite
 from .frontends.scopes import function_scope, module_scope, param_defaults
-from .ir import UNKNOWN, ModelInfo, TensorMeta
+from .ir import ModuleResult, UNKNOWN, ModelInfo, TensorMeta
 from .names import ImportTable, used_names
 from .positions import line_of
 from .rules import RuleSet
@@ -30,23 +30,6 @@ class Options:
     input_shapes: list[tuple] | None = None   # --input-shape (without the batch dimension)
 
 
-@dataclass
-class ModuleResult:
-    module: cst.Module
-    findings: list[Finding] = field(default_factory=list)
-    models: list[ModelInfo] = field(default_factory=list)
-    sites: int = 0
-    failed_sites: int = 0
-
-
-def comment_lines(code: str, message: str) -> list[cst.EmptyLine]:
-    return [cst.EmptyLine(comment=cst.Comment(f"# fwtranslate {code}: {line}" if i == 0 else f"#   {line}"))
-            for i, line in enumerate(message.splitlines() or [""])]
-
-
-def flag(stmt, code: str, message: str):
-    """Keep a statement as it was, with a finding comment above it."""
-    return stmt.with_changes(leading_lines=list(stmt.leading_lines) + comment_lines(code, message))
 
 
 def class_name_for(base: str, taken: set[str]) -> str:

@@ -15,7 +15,7 @@ and a finding; the rest of the file is untouched. The translation imports neithe
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import libcst as cst
 
@@ -23,12 +23,12 @@ from .backends.keras_code import KerasRefs, Meta, Notes, call, code, tensor, to_
 from .backends.keras_forward import (Context, Entry, ForwardTranslator, SequentialBuilder, conform_sequential,
                                      first_leaf, leaf, needed_layout, rank_hint, transpose)
 from .backends.keras_layers import Applied, discover_keras_hatches
-from .findings import Finding, TranslationError
+from .findings import Finding, TranslationError, flag
 from .frontends.scopes import function_scope, module_scope
 from .frontends.torch_models import (ModSpec, SpecBuilder, TorchIndex, is_module_ctor, methods, module_classes,
                                      module_helpers, uses_torch)
 from .imports_fix import _after_header, _used_names
-from .ir import InterfaceTensor, LayerMapping, ModelInfo
+from .ir import ModuleResult, InterfaceTensor, LayerMapping, ModelInfo
 from .names import ImportTable, dotted
 from .positions import line_of
 from .rules import RuleSet
@@ -51,22 +51,6 @@ class Options:
     input_shapes: list[tuple] | None = None   # torch order, without the batch dimension
 
 
-@dataclass
-class ModuleResult:
-    module: cst.Module
-    findings: list[Finding] = field(default_factory=list)
-    models: list[ModelInfo] = field(default_factory=list)
-    sites: int = 0
-    failed_sites: int = 0
-
-
-def comment_lines(code_: str, message: str) -> list[cst.EmptyLine]:
-    return [cst.EmptyLine(comment=cst.Comment(f"# fwtranslate {code_}: {line}" if i == 0 else f"#   {line}"))
-            for i, line in enumerate(message.splitlines() or [""])]
-
-
-def flag(stmt, code_: str, message: str):
-    return stmt.with_changes(leading_lines=list(stmt.leading_lines) + comment_lines(code_, message))
 
 
 class ClassTranslation:
