@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..findings import TranslationError
 from ..ir import is_int
-from ..passes.shapes import as_tuple, same_pads, zero_padding_amounts
+from ..passes.shapes import as_tuple, same_pads
 from ..values import to_node
 from .torch_code import call, method
 from .torch_layers import (Emission, LayerContext, _compact, activation_name, apply_activation,
@@ -244,14 +244,6 @@ def concatenate(ctx: LayerContext) -> Emission:
     return Emission(None, apply)
 
 
-@hatch("zero_padding")
-def zero_padding(ctx: LayerContext) -> Emission:
-    rank = (ctx.meta.rank or 4) - 2
-    pads = zero_padding_amounts(ctx.arg("padding"), rank)
-
-    def apply(xs, metas):
-        return call(ctx.ref("torch.nn.functional.pad"), [xs[0], to_node(_f_pad_arg(pads))])
-    return Emission(None, apply)
 
 
 @hatch("upsampling")

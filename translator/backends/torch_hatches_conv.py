@@ -268,7 +268,7 @@ def padding_nd_shape(args, shapes):
 
 @hatch("zero_padding_nd")
 def zero_padding_nd(ctx: LayerContext) -> Emission:
-    """ZeroPadding1D/3D: F.pad on the channels-first tensor (1D takes (left, right), not one per axis)."""
+    """ZeroPadding1D/2D/3D: F.pad on the channels-first tensor (1D takes (left, right), not one per axis)."""
     pads = _pairs(ctx, "padding", _spatial_rank(ctx), need_int=False)
 
     def apply(xs, metas):

@@ -156,13 +156,6 @@ def zero_padding_amounts(padding, rank: int) -> tuple:
     return tuple(tuple(p) for p in padding)
 
 
-@shape_fn("zero_padding")
-def zero_padding(args, shapes):
-    s = shapes[0]
-    pads = zero_padding_amounts(args["padding"], len(s) - 2)
-    spatial = tuple(dim_add(dim_add(s[1 + i], a), b) if s[1 + i] is not None else None
-                    for i, (a, b) in enumerate(pads))
-    return [(s[0],) + spatial + (s[-1],)]
 
 
 @shape_fn("upsampling")
