@@ -578,6 +578,19 @@ def test_image_resize_keras_ops_functional():
     """, "[r1, r2, r3]")
 
 
+def test_pooling_ops():
+    """keras.ops.max_pool / average_pool (valid padding) -> F.max_pool{1,2}d / F.avg_pool{1,2}d."""
+    body = """
+        r1 = ops.max_pool(c, 2)
+        r2 = ops.average_pool(c, (2, 3), strides=1)
+        r3 = ops.max_pool(x, pool_size=3, strides=(1, 2), padding="valid") + 1.0
+        r4 = ops.average_pool(ops.mean(c, axis=1), 2, 1)
+    """
+    run_sub(body, "r1, r2, r3, r4")
+    result = translate_source(subclassed("y = ops.max_pool(c, 2, padding='same')", "y"))
+    assert [f.code for f in result.findings if f.severity == "error"] == ["FWT202"]
+
+
 def test_l2_normalize():
     body = """
         n1 = tf.math.l2_normalize(c, axis=-1)

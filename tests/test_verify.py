@@ -382,7 +382,9 @@ def test_weights_refuses_what_it_cannot_do(tmp_path):
     pt = tmp_path / "model.pt"
     pt.write_bytes(b"not really")
     proc = run("weights", str(pt), "--model", str(MNIST), "--to", "keras", "-o", str(tmp_path / "x.weights.h5"))
-    assert proc.returncode == 2 and "PyTorch -> Keras translation, which is not available yet" in proc.stdout
+    assert proc.returncode == 2 and "--to keras takes a file with a PyTorch model" in proc.stdout
+    proc = run("weights", str(pt), "--model", str(MNIST), "--to", "torch", "-o", str(tmp_path / "x.pt"))
+    assert proc.returncode == 2 and "is a torch weight file" in proc.stdout
     proc = run("weights", str(tmp_path / "none.weights.h5"), "--model", str(MNIST), "--to", "torch",
                "-o", str(tmp_path / "x.pt"))
     assert proc.returncode == 2 and "no such file" in proc.stdout

@@ -11,6 +11,7 @@ from .findings import Finding
 from .imports_fix import fix_imports
 from .ir import ModelInfo
 from .keras_to_torch import KerasToTorch, Options
+from .cst_walk import module_code
 from .positions import index_positions
 from .rules import load_rules
 
@@ -92,8 +93,9 @@ def translate_source(code: str, to: str = "torch", layout: str = "native", input
     out = translator.run()
     if translator.keras_classes:      # the first pass found how the file's layer classes are called
         plans = translator.class_plans()
-        translator = KerasToTorch(module, rule_set, options, filename, plans)
-        out = translator.run()
+        if plans:                     # no plan: the second pass would repeat the first exactly
+            translator = KerasToTorch(module, rule_set, options, filename, plans)
+            out = translator.run()
         keep = translator.classes_to_keep()
         if keep:                      # a class stays Keras: so do the classes it works with
             translator = KerasToTorch(module, rule_set, options, filename, plans, keep)
@@ -104,7 +106,7 @@ def translate_source(code: str, to: str = "torch", layout: str = "native", input
     findings = sorted(out.findings, key=lambda f: (f.line, f.code))
     if not out.models and not out.failed_sites:
         findings.append(Finding("FWT904", "no Keras model definition found", 1, 0, filename))
-    return Result(new_module.code, findings, out.models, filename, out.sites, out.failed_sites)
+    return Result(module_code(new_module), findings, out.models, filename, out.sites, out.failed_sites)
 
 
 def mentions_keras(code: str) -> bool:

@@ -7,7 +7,10 @@ translate command.
 `translate` may also be spelled out (`fwtranslate translate FILE ...`).
 
 `fwtranslate DIR --to torch -o OUTDIR` (or `--in-place`) translates a whole tree in parallel
-(translator/project.py): one line per file, then a run summary; exit codes as for one file.
+(translator/project.py): one line per file (a progress bar on a terminal), then a run summary; exit
+codes as for one file. `--diff` prints unified diffs and `--check` only reports (both write nothing;
+exit 1 when something would change); `--report FILE` writes a JSON / Markdown / HTML / SARIF report
+(translator/reports/); `--format sarif` prints the SARIF log on stdout.
 
 Exit codes: 0 all translated, 1 some findings need attention, 2 error (bad input or bad option).
 This module imports neither TensorFlow nor torch: it must start fast (pre-commit runs it).
@@ -141,8 +144,18 @@ def translate(
                                               help="Extra rule directory (repeatable)."),
     json_report: Optional[str] = typer.Option(None, "--json", metavar="REPORT.json",
                                               help="Write a JSON report (findings, models, mapping)."),
+    diff: bool = typer.Option(False, "--diff", help="Print unified diffs instead of writing; exit 1 when "
+                                                     "something would change. Compares with -o OUT when "
+                                                     "given, else with the source."),
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 when something would change "
+                                                       "or needs attention (2 on errors)."),
+    reports: Optional[List[str]] = typer.Option(None, "--report", metavar="REPORT",
+                                                help="Write a report: REPORT.json, .md, .html or .sarif "
+                                                     "(repeatable)."),
+    fmt: str = typer.Option("text", "--format", metavar="text|sarif",
+                            help="sarif: print the findings as a SARIF 2.1.0 log on stdout."),
     quiet: bool = typer.Option(False, "-q", "--quiet",
-                               help="Print only findings that need attention; no summary line."),
+                               help="Print only findings that need attention; no summary line, no progress."),
     version: bool = typer.Option(False, "--version", is_eager=True, callback=lambda value: _version(value),
                                  help="Print the version and exit."),
 ) -> None:
@@ -154,12 +167,33 @@ def translate(
         raise _fail(f"--to {to!r} is not supported; choose one of: {', '.join(DIRECTIONS)}")
     if layout not in LAYOUTS:
         raise _fail(f"--layout {layout!r} is not supported; choose one of: {', '.join(LAYOUTS)}")
+    if fmt not in ("text", "sarif"):
+        raise _fail(f"--format {fmt!r} is not supported; choose text or sarif")
+    if diff and check:
+        raise _fail("--diff and --check: choose one")
+    if (diff or check) and in_place:
+        raise _fail(f"--{'diff' if diff else 'check'} writes nothing; do not combine it with --in-place")
+    if fmt == "sarif" and diff:
+        raise _fail("--format sarif prints the SARIF log on stdout; --diff prints diffs there: choose one")
+    from .reports import ReportError, format_of
+    try:
+        for path in reports or ():
+            format_of(path)
+    except ReportError as exc:
+        raise _fail(str(exc))
+    mode = "diff" if diff else "check" if check else "write"
     shapes = list(input_shape or [])
     shape_arg = None if not shapes else (shapes[0] if len(shapes) == 1 else shapes)
     src = Path(file)
     if src.is_dir():
-        _translate_tree(file, output, in_place, jobs, json_report, quiet,
+        _translate_tree(file, output, in_place, jobs, json_report, quiet, mode, list(reports or ()), fmt,
                         to=to, layout=layout, input_shape=shape_arg, rules=tuple(rules or ()))
+    if mode != "write":
+        _translate_one_reported(file, output, quiet, mode, list(reports or ()), fmt, json_report,
+                                to=to, layout=layout, input_shape=shape_arg, rules=tuple(rules or ()))
+    if fmt == "sarif" and not output and not in_place:
+        raise _fail("--format sarif prints the SARIF log on stdout, where the translation of one file goes: "
+                    "give -o OUT (or use --report FILE.sarif)")
     out_path = Path(output) if output else None
     if out_path is not None and out_path.exists() and out_path.is_dir():
         raise _fail(f"-o {output}: is a directory; give a file name")
@@ -207,30 +241,95 @@ def translate(
         except OSError as exc:
             _report(result, quiet)
             raise _fail(f"cannot write {out_path}: {exc.strerror or exc}")
+    if reports or fmt == "sarif":
+        from . import project
+        f = project.report_of_result(result, file, src.name)
+        f.output = str(out_path) if out_path is not None and not result.error else None
+        _finish_run(project.RunReport(file, f.output, project.Options(to=to, layout=layout, input_shape=shape_arg,
+                                                                      rules=tuple(rules or ())),
+                                      in_place, 1, files=[f]), None, list(reports or ()), fmt, summary=False)
     _report(result, quiet)
     raise typer.Exit(result.exit_code)
 
 
 def _translate_tree(source: str, output: Optional[str], in_place: bool, jobs: Optional[int],
-                    json_report: Optional[str], quiet: bool, **options) -> None:
-    """Directory mode (translator/project.py): one summary line per file, then the run's summary."""
+                    json_report: Optional[str], quiet: bool, mode: str = "write", reports=(), fmt: str = "text",
+                    **options) -> None:
+    """Directory mode (translator/project.py): one summary line per file (a progress bar below them
+    on a terminal), then the run's summary; --diff prints each file's diff on stdout as it comes."""
     from . import project
+    from .progress_bar import ProgressBar
+    bar = [ProgressBar(0, enabled=False)]
+
+    def on_plan(total: int) -> None:
+        bar[0] = ProgressBar(total, enabled=False if quiet else None)
+        bar[0].draw()
+
+    def on_file(f) -> None:
+        bar[0].clear()
+        if f.diff:
+            _write_stdout(f.diff)
+        project.print_file(f, quiet)
+        bar[0].advance()
     try:
         load_rules(options["rules"])
         report = project.run(source, output, project.Options(**options), jobs=jobs, in_place=in_place,
-                             on_file=lambda f: project.print_file(f, quiet))
+                             on_file=on_file, mode=mode, on_plan=on_plan)
     except project.UsageError as exc:
         raise _fail(str(exc))
     except RuleError as exc:
         raise _fail(f"bad rule file: {exc}")
-    if json_report:
+    finally:
+        bar[0].close()
+    _finish_run(report, json_report, reports, fmt)
+
+
+def _finish_run(report, json_report: Optional[str], reports, fmt: str, summary: bool = True) -> None:
+    """Write the reports, print SARIF if asked, the run's summary on stderr; exit with its code."""
+    from .reports import render, write_report
+    targets = ([json_report] if json_report else []) + list(reports)
+    for path in targets:
         try:
-            write_atomic(Path(json_report), report.to_json() + "\n")
+            if path == json_report:
+                write_atomic(Path(path), report.to_json() + "\n")
+            else:
+                write_report(report, path)
         except OSError as exc:
             _err(report.summary())
-            raise _fail(f"--json {json_report}: cannot write: {exc.strerror or exc}")
-    _err(report.summary())
-    raise typer.Exit(report.exit_code)
+            raise _fail(f"--{'json' if path == json_report else 'report'} {path}: cannot write: "
+                        f"{exc.strerror or exc}")
+    if fmt == "sarif":
+        _write_stdout(render(report, "sarif"))
+    if summary:
+        _err(report.summary())
+        raise typer.Exit(report.exit_code)
+
+
+def _translate_one_reported(file: str, output: Optional[str], quiet: bool, mode: str, reports, fmt: str,
+                            json_report: Optional[str], **options) -> None:
+    """One file with --diff / --check / --report / --format sarif: the directory machinery on one task."""
+    from . import project
+    src = Path(file)
+    if not src.is_file():
+        raise _fail(f"{file}: no such file" if not src.exists() else f"{file}: not a file")
+    out = Path(output) if output else None
+    if out is not None and out.is_dir():
+        raise _fail(f"-o {output}: is a directory; give a file name")
+    if mode == "write" and out is not None and _same_file(out, src):
+        raise _fail(f"-o {output} is the input file; pass --in-place to overwrite it")
+    try:
+        load_rules(options["rules"])
+    except RuleError as exc:
+        raise _fail(f"bad rule file: {exc}")
+    task = project.Task(str(src), file, src.name, None, False, project.Options(**options), mode,
+                        str(out) if out is not None else str(src))
+    f = project.translate_one(task)
+    if f.diff:
+        _write_stdout(f.diff)
+    project.print_file(f, quiet)
+    report = project.RunReport(str(src), str(out) if out else None, project.Options(**options), jobs=1,
+                               files=[f], mode=mode)
+    _finish_run(report, json_report, reports, fmt)
 
 
 def _unchanged(path: Path, code: str) -> bool:
@@ -389,7 +488,7 @@ def render_rule(rule) -> str:
 
 # ---- verify and weights ----------------------------------------------------------------------------
 
-VERIFY_DIRECTIONS = ("torch",)
+VERIFY_DIRECTIONS = ("torch", "keras")
 VERIFY_EPILOG = "Exit codes: 0 equivalent, 1 outputs differ (not equivalent), 2 error (nothing proven)."
 _INPUT_HELP = ("Input with the batch dimension, SHAPE[:DTYPE[:LOW-HIGH]], e.g. 1,28,28,1 or "
                "8,40:int64:0-1000; repeat for several inputs. Default: the translated model's input "
@@ -418,8 +517,9 @@ def _emit_report(report: dict, json_report: str | None, text: str, quiet: bool) 
 
 @app.command("verify", epilog=VERIFY_EPILOG, no_args_is_help=True)
 def verify_command(
-    file: str = typer.Argument(..., metavar="FILE", help="Python file with the Keras model code."),
-    to: str = typer.Option(..., "--to", metavar="TARGET", help="Target framework: torch."),
+    file: str = typer.Argument(..., metavar="FILE", help="Python file with the model code (Keras for --to torch, "
+                                                         "PyTorch for --to keras)."),
+    to: str = typer.Option(..., "--to", metavar="TARGET", help="Target framework: torch or keras."),
     entry: Optional[str] = typer.Option(None, "--entry", metavar="EXPR",
                                         help="Expression that builds the model in either file, e.g. "
                                              "'build_model(num_classes=10)' or 'MyModel()'. Default: the "
@@ -429,8 +529,9 @@ def verify_command(
                                             "several and the entry does not name one."),
     inputs: Optional[List[str]] = typer.Option(None, "--input", metavar="SPEC", help=_INPUT_HELP),
     weights: Optional[str] = typer.Option(None, "--weights", metavar="FILE",
-                                          help="Keras weights for the original (.keras, .weights.h5); "
-                                               "default: random initialisation."),
+                                          help="Weights of the original: Keras (.keras, .weights.h5) for "
+                                               "--to torch, a torch state_dict (.safetensors, .pt) for --to "
+                                               "keras; default: random initialisation."),
     against: Optional[str] = typer.Option(None, "--against", metavar="TRANSLATED.py",
                                           help="Verify this existing (possibly hand-edited) translation "
                                                "instead of translating afresh."),
@@ -466,9 +567,6 @@ def verify_command(
     from .verify.report import render
     from .verify.run import Options, Progress, verify
 
-    if to == "keras":
-        raise _fail("verify --to keras (a PyTorch original) is not available yet: verify proves Keras -> torch "
-                    "translations for now")
     _check_choice("--to", to, VERIFY_DIRECTIONS)
     _check_choice("--layout", layout, LAYOUTS)
     _check_choice("--device", device, ("cpu", "cuda", "all"))
@@ -486,11 +584,14 @@ def verify_command(
 
 @app.command("weights", epilog=VERIFY_EPILOG, no_args_is_help=True)
 def weights_command(
-    src: str = typer.Argument(..., metavar="SRC", help="Trained Keras weights: .keras, .weights.h5 or .h5."),
-    model: str = typer.Option(..., "--model", metavar="FILE", help="The Keras model source the weights belong to."),
-    to: str = typer.Option(..., "--to", metavar="TARGET", help="Target framework: torch."),
+    src: str = typer.Argument(..., metavar="SRC", help="Trained weights: Keras (.keras, .weights.h5, .h5) for "
+                                                       "--to torch, a torch state_dict (.safetensors, .pt) for "
+                                                       "--to keras."),
+    model: str = typer.Option(..., "--model", metavar="FILE", help="The model source the weights belong to."),
+    to: str = typer.Option(..., "--to", metavar="TARGET", help="Target framework: torch or keras."),
     output: str = typer.Option(..., "-o", "--output", metavar="OUT",
-                               help="The torch state_dict: OUT.safetensors or OUT.pt."),
+                               help="The converted weights: OUT.safetensors or OUT.pt (torch), "
+                                    "OUT.weights.h5 (keras)."),
     entry: Optional[str] = typer.Option(None, "--entry", metavar="EXPR",
                                         help="Expression that builds the model (default: its builder "
                                              "called without arguments)."),
@@ -506,15 +607,17 @@ def weights_command(
     json_report: Optional[str] = typer.Option(None, "--json", metavar="REPORT.json", help="Write a JSON report."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress; print only the result and errors."),
 ) -> None:
-    """Convert a trained Keras weight file into a torch state_dict for the translated model.
+    """Convert a trained weight file for the translated model: Keras -> torch state_dict, or
+    torch state_dict -> Keras .weights.h5.
 
-    Builds the Keras model from FILE (in a worker process), loads SRC, translates, ports the
-    weights, checks both models agree on a random input, and writes OUT.
+    Builds the original model from FILE (in a worker process), loads SRC (safely: Keras' own
+    loader, safetensors, or torch.load(weights_only=True)), translates, ports the weights, checks
+    both models agree on a random input, and writes OUT (for Keras, after loading it back into a
+    fresh model and checking again).
     """
     from .verify.run import Options, Progress, convert_weights
 
-    if to not in ("torch", "keras"):
-        raise _fail(f"--to {to!r} is not supported; choose torch (keras: not available yet)")
+    _check_choice("--to", to, VERIFY_DIRECTIONS)
     _check_choice("--layout", layout, LAYOUTS)
     opts = Options(file=model, to=to, entry=entry, name=name, inputs=list(inputs or []), weights=src, output=output,
                    layout=layout, rules=tuple(rules or ()), atol=atol, rtol=rtol, seed=seed, timeout=timeout,

@@ -23,6 +23,7 @@ import re
 import sys
 from pathlib import Path
 
+from .coverage_torch import missing_torch_tests, torch_cell, torch_paths, torch_status
 from .rules import BUILTIN_RULES_DIR, ActivationRule, LayerRule, OpRule, RuleSet, load_rules
 
 DOC_PATH = BUILTIN_RULES_DIR.parent / "docs" / "coverage.md"
@@ -98,13 +99,14 @@ NOT_APPLICABLE_REASONS = {
 
 # Directions that the test suite exercises for every rule (golden fixtures and numerical tests).
 # torch -> keras is listed per layer rule: where the rule carries a `torch_signature` and its torch
-# class is called in tests/test_torch_to_keras.py or the fixtures/torch_to_keras/ models.
+# class is called in tests/test_torch_to_keras.py, tests/test_t2k_*.py or the fixtures/torch_to_keras/
+# models. An entry with `keras: []` exists for the torch -> Keras direction only.
 TESTED_DIRECTIONS = ("keras->torch",)
 
 
 def torch_tested_names() -> set[str]:
     called: set[str] = set()
-    sources = [TESTS_DIR / "test_torch_to_keras.py"]
+    sources = [TESTS_DIR / "test_torch_to_keras.py"] + sorted(TESTS_DIR.glob("test_t2k_*.py"))
     sources += sorted((TESTS_DIR.parent / "fixtures" / "torch_to_keras").glob("*.torch.py"))
     for path in sources:
         if path.exists():
@@ -113,8 +115,8 @@ def torch_tested_names() -> set[str]:
 
 
 def _directions(rule) -> str:
-    directions = list(TESTED_DIRECTIONS)
-    classes = [rule.torch] + list(getattr(rule, "torch_classes", []) or []) if rule.torch else []
+    directions = list(TESTED_DIRECTIONS) if rule.keras else []
+    classes = ([rule.torch] if rule.torch else []) + list(getattr(rule, "torch_classes", []) or [])
     if getattr(rule, "torch_signature", None) and any(c.rsplit(".", 1)[-1] in _TORCH_TESTED for c in classes):
         directions.append("torch->keras")
     return ", ".join(directions)
@@ -159,9 +161,12 @@ def _activation_rows(rules: RuleSet) -> list[list[str]]:
         torch = _code(rule.torch) if rule.torch else "identity"
         if args:
             torch += f" ({args})"
+        directions = list(TESTED_DIRECTIONS)
+        if rule.torch_module and rule.torch_module.rsplit(".", 1)[-1] in _TORCH_TESTED:
+            directions.append(f"torch->keras ({rule.torch_module.rsplit('.', 1)[-1]})")
         for name in rule.keras:
-            rows.append([_code(repr(name).replace("'", '"')), torch, _code(rule.id),
-                         ", ".join(TESTED_DIRECTIONS)])
+            rows.append([_code(repr(name).replace("'", '"')), torch, _code(rule.id), ", ".join(directions),
+                         torch_cell(rule, rules)])
     return rows
 
 
@@ -235,6 +240,16 @@ def layer_status_rows(rules: RuleSet) -> tuple[str, list[list[str]], dict]:
     return version, rows, counts
 
 
+def torch_summary(rules: RuleSet) -> str:
+    with_target = [r for r in rules.by_id.values() if torch_paths(r)]
+    counts = {"translated": 0, "translated, no numerical test": 0, "not translated": 0}
+    for rule in with_target:
+        counts[torch_status(rule, rules)[0]] += 1
+    return (f"torch -> Keras: of {len(with_target)} rules with a torch target, {counts['translated']} are "
+            f"translated and numerically tested that way, {counts['translated, no numerical test']} translated "
+            f"without a numerical test, {counts['not translated']} not translated.")
+
+
 def render(rules: RuleSet | None = None) -> str:
     rules = rules if rules is not None else load_rules()
     layers = [r for r in rules.by_id.values() if isinstance(r, LayerRule)]
@@ -252,6 +267,15 @@ def render(rules: RuleSet | None = None) -> str:
         "FWT101 (unknown layer) or FWT102 (unknown op) and left as it was.",
         "",
         f"Summary: {len(layers)} layer rules, {len(activations)} activation strings, {len(ops)} op rules.",
+        "",
+        "Both directions: **Tested directions** lists the directions a numerical test checks; the "
+        "**torch -> Keras** column says whether the rule's torch target (class, module or function) is "
+        "translated to Keras (`--to keras`) and which torch -> Keras numerical test calls it "
+        "(tests/test_torch_to_keras.py, tests/test_t2k_*.py, the fixtures/torch_to_keras/ models; found "
+        "by scanning their text, translator/coverage_torch.py): \"tested: FILES\", \"translated, no "
+        "numerical test\", \"not translated\" (reported with a finding), or \"no torch target\".",
+        "",
+        torch_summary(rules),
         "",
         f"## Every layer of `keras.layers` (Keras {version})",
         "",
@@ -271,16 +295,16 @@ def render(rules: RuleSet | None = None) -> str:
         "## Layers",
         "",
     ]
-    out += _table(["Rule", "Keras", "PyTorch", "Tested directions", "Rule file"],
-                  [_layer_row(r) for r in layers])
+    out += _table(["Rule", "Keras", "PyTorch", "Tested directions", "torch -> Keras", "Rule file"],
+                  [_layer_row(r)[:4] + [torch_cell(r, rules)] + _layer_row(r)[4:] for r in layers])
     out += ["", "## Activation strings", "",
             "Accepted by `activation=` arguments, `keras.layers.Activation(...)` and `keras.activations.X`.",
             ""]
-    out += _table(["Keras", "PyTorch", "Rule", "Tested directions"], activations)
+    out += _table(["Keras", "PyTorch", "Rule", "Tested directions", "torch -> Keras"], activations)
     out += ["", "## Ops", "", "Tensor ops inside `call` (`keras.ops`, `tf.*`, `keras.backend`).", ""]
     if ops:
-        out += _table(["Rule", "Keras / TensorFlow", "PyTorch", "Tested directions", "Rule file"],
-                      [_op_row(r) for r in ops])
+        out += _table(["Rule", "Keras / TensorFlow", "PyTorch", "Tested directions", "torch -> Keras", "Rule file"],
+                      [_op_row(r)[:4] + [torch_cell(r, rules)] + _op_row(r)[4:] for r in ops])
     else:
         out.append("No op rules yet.")
     return "\n".join(out) + "\n"

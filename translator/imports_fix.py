@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import libcst as cst
 
+from . import snippets
+from .cst_walk import node_code
 from .names import ImportTable, canonical, dotted
 
 FRAMEWORK_ROOTS = ("keras", "tensorflow", "tf_keras")
@@ -74,8 +76,9 @@ def fix_imports(module: cst.Module, needed: list[str]) -> cst.Module:
                 orphan_lines = [line for line in stmt.leading_lines if line.comment]
             continue
         body.append(stmt)
-    present = {cst.Module([]).code_for_node(s).strip() for s in body if isinstance(s, cst.SimpleStatementLine)}
-    new = [cst.parse_statement(text + "\n") for text in needed
+    present = {node_code(s).strip() for s in body if isinstance(s, cst.SimpleStatementLine)
+               and any(isinstance(small, (cst.Import, cst.ImportFrom)) for small in s.body)}
+    new = [snippets.statement(text + "\n") for text in needed
            if text not in present and text.split()[-1] in used]      # `import torch.nn.functional as F` -> F
     if insert_at is None:
         insert_at = _after_header(body)

@@ -21,6 +21,9 @@ from .ir import ModuleResult, UNKNOWN, ModelInfo, TensorMeta
 from .names import ImportTable, used_names
 from .positions import line_of
 from .rules import RuleSet
+from .training import KerasTraining
+from . import snippets
+from .cst_walk import node_code
 from .values import evaluate
 
 
@@ -63,7 +66,7 @@ class KerasToTorch:
         self.imports = Imports()
         self.result = ModuleResult(module)
         self.taken = {s.name.value for s in module.body if isinstance(s, (cst.ClassDef, cst.FunctionDef))} \
-            | set(self.table.aliases) | set(module_scope(module))     # no clash with imports or globals
+            | set(self.table.aliases) | set(self.scope)     # no clash with imports or globals
         self.model_vars: set[str] = set()
         self.pending_classes: list = []
         self.model_classes: set[str] = set()
@@ -81,6 +84,7 @@ class KerasToTorch:
         self.class_infos: dict[str, ModelInfo] = {}
         self._outputs_cache: dict = {}
         self._active: set[str] = set()
+        self.training = KerasTraining(self)        # compile/fit/... on the translated models
 
     def finding(self, code: str, message: str, line: int) -> None:
         self.result.findings.append(Finding(code, message, line, 0, self.filename))
@@ -89,6 +93,7 @@ class KerasToTorch:
     def run(self) -> ModuleResult:
         body = self.block(list(self.module.body), self.scope, None)
         body = self.drop_inlined_helpers(body)
+        body = self.training.finish(body)
         self.expand_mappings()
         footer = list(self.module.footer)
         if body and _is_placeholder(body[-1]):     # a commented-out last statement needs no `pass`
@@ -98,8 +103,11 @@ class KerasToTorch:
 
     def drop_inlined_helpers(self, body: list) -> list:
         """Helpers inlined into a translated model are removed when nothing else refers to them."""
-        while True:
-            removable = [s for s in body if isinstance(s, cst.FunctionDef) and s.name.value in self.inlined
+        original = {s.name.value for s in self.module.body if isinstance(s, cst.ClassDef)}
+        while True:          # (and a class translated from such a helper, that only it used)
+            removable = [s for s in body if (isinstance(s, cst.FunctionDef) and s.name.value in self.inlined
+                                             or isinstance(s, cst.ClassDef) and self.inlined
+                                             and s.name.value not in original)
                          and not any(s.name.value in _names(o) for o in body if o is not s)]
             if not removable:
                 return body
@@ -138,7 +146,8 @@ class KerasToTorch:
             elif isinstance(stmt, cst.ClassDef) and keras_base(stmt, self.table):
                 out += self.subclass(stmt)
             else:
-                out.append(self.model_api(stmt))
+                new = self.model_api(stmt, func)
+                out += new if isinstance(new, list) else [new]
         return _merge_placeholders(out)
 
     def flag_first(self, statements, err):
@@ -257,7 +266,7 @@ class KerasToTorch:
                 layer = ft.new_layer(node, path, rule)
                 comments = site.layer_comments.get(id(node), ((), None))
                 ft.layer_refs[f"self.{layer.attr}"] = layer
-                stmt = cst.parse_statement(f"x = self.{layer.attr}(x)")
+                stmt = snippets.statement(f"x = self.{layer.attr}(x)")
                 if rule.torch is None:      # no module: the comments go with the code in forward
                     stmt = with_comments(stmt, *comments)
                 else:
@@ -265,7 +274,7 @@ class KerasToTorch:
                 out.append(stmt)
             if not out:
                 raise TranslationError("FWT103", "empty Sequential model", site.line)
-            return out + [cst.parse_statement("return x")]
+            return out + [snippets.statement("return x")]
         input_ids = {id(spec.node) for spec in site.inputs}
         out = []
         for stmt in site.forward:
@@ -312,7 +321,7 @@ class KerasToTorch:
     # ---- custom layer classes used as layers ------------------------------------------------------------
     def custom_outputs(self, class_name: str, ctor: cst.Call, in_metas: list, scope: dict):
         """Outputs and input layouts of a Keras class of this file called as a layer with `in_metas`."""
-        key = (class_name, cst.Module([]).code_for_node(ctor),
+        key = (class_name, node_code(ctor),
                tuple((m.shape, m.dtype) for m in in_metas))
         if key in self._outputs_cache:
             return self._outputs_cache[key]
@@ -352,7 +361,7 @@ class KerasToTorch:
                 except TranslationError:
                     codes = None
                     break
-                codes.add(cst.Module([]).code_for_node(done.cls))
+                codes.add(node_code(done.cls))
             if codes and len(codes) == 1:
                 init = next((s for s in done.cls.body.body if isinstance(s, cst.FunctionDef)
                              and s.name.value == "__init__"), None)
@@ -393,14 +402,16 @@ class KerasToTorch:
             info.layers = expand(info.layers)
 
     # ---- Keras model API after the model is built ---------------------------------------------------------
-    def model_api(self, stmt):
+    def model_api(self, stmt, scope=None):
         """Keras model API on a translated model (`model.fit(...)`, `h = model.fit(...)`, also inside
-        if/for/with blocks): `summary()` prints the module, `build()` goes (FWT105), training and saving
-        calls are kept as comments (FWT104): torch has no equivalent method."""
+        if/for/with blocks): `summary()` prints the module, `build()` goes (FWT105), compile/fit/evaluate/
+        predict/save_weights/... become PyTorch code (translator/training; a list of statements), what
+        that cannot translate is kept as a comment (FWT104). `scope`: the enclosing function or None."""
         if isinstance(stmt, (cst.If, cst.For, cst.While, cst.With, cst.Try)):
-            return self.model_api_in_block(stmt)
+            return self.model_api_in_block(stmt, scope)
         if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1):
             return stmt
+        self.training.observe(stmt, scope)
         small = stmt.body[0]
         if isinstance(small, cst.Assign):
             value = small.value
@@ -409,7 +420,7 @@ class KerasToTorch:
                     if isinstance(t.target, cst.Name):
                         self.model_vars.add(t.target.value)
                 return stmt
-        if not isinstance(small, (cst.Expr, cst.Assign)) or not isinstance(small.value, cst.Call):
+        if not isinstance(small, (cst.Expr, cst.Assign, cst.Return)) or not isinstance(small.value, cst.Call):
             return stmt
         func = small.value.func
         if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
@@ -421,19 +432,25 @@ class KerasToTorch:
         if method == "build":
             self.finding("FWT105", "build() dropped: torch modules are built at construction", line_of(stmt))
             return commented_out(stmt, "FWT105", "build() is not needed in torch (sizes are set at construction):")
-        if method in MODEL_API:
-            self.finding("FWT104", f"Keras model API '{method}' not translated (training code)", line_of(stmt))
-            return commented_out(stmt, "FWT104", "Keras training/model API, not translated; kept as a comment:")
+        if method in MODEL_API:       # explicit PyTorch code (translator/training), else kept as a comment
+            try:
+                return self.training.translate(stmt, small, func.value.value, method, scope)
+            except TranslationError as err:
+                self.finding("FWT104", err.message, line_of(stmt))
+                return commented_out(stmt, "FWT104", err.message + "; kept as a comment:")
         return stmt
 
-    def model_api_in_block(self, stmt):
+    def model_api_in_block(self, stmt, scope=None):
         def fix(suite):
-            body = _merge_placeholders([self.model_api(s) for s in suite.body])
-            return suite.with_changes(body=body)
+            body = []
+            for s in suite.body:
+                new = self.model_api(s, scope)
+                body += new if isinstance(new, list) else [new]
+            return suite.with_changes(body=_merge_placeholders(body))
         changes = {"body": fix(stmt.body)}
         orelse = getattr(stmt, "orelse", None)
         if isinstance(orelse, cst.If):
-            changes["orelse"] = self.model_api_in_block(orelse)
+            changes["orelse"] = self.model_api_in_block(orelse, scope)
         elif orelse is not None:
             changes["orelse"] = orelse.with_changes(body=fix(orelse.body))
         if isinstance(stmt, cst.Try):

@@ -2,6 +2,12 @@
 
     fwtranslate src/ --to torch -o out/          # out/ mirrors src/
     fwtranslate src/ --to torch --in-place       # rewrite the sources (atomically)
+    fwtranslate src/ --to torch --diff [-o out/] # unified diffs, nothing written
+    fwtranslate src/ --to torch --check [-o out/]  # nothing written; exit 1 when something would change
+
+--diff and --check compare each translation with what is there now: the file under -o OUT when
+given (a committed translation that may be stale; a missing file would change), else the source
+itself (what --in-place would rewrite). Both write nothing.
 
 What happens to each `*.py` file under the source directory:
   translated  it holds model code: the translation is written to the mirrored path
@@ -15,7 +21,8 @@ One bad file never stops the run. Files are translated in a process pool (`jobs`
 order of the report is the sorted order of the paths, whatever the order they finish in).
 Each worker writes its own output file atomically (a temporary file beside it, then a rename).
 
-Exit code of a run: 2 if any file had an error, else 1 if any finding needs attention, else 0.
+Exit code of a run: 2 if any file had an error, else 1 if any finding needs attention (or, with
+--diff / --check, any file would change), else 0.
 Like the rest of the translation path, this module imports neither TensorFlow nor torch.
 """
 from __future__ import annotations
@@ -55,6 +62,8 @@ class FileReport:
     models: list = field(default_factory=list)       # ModelInfo.to_dict() of each translated model
     findings: list[Finding] = field(default_factory=list)
     summary: str = ""
+    would_change: bool | None = None   # --diff / --check: the translation differs from what is there
+    diff: str = ""                     # --diff: the unified diff
 
     @property
     def error(self) -> bool:
@@ -68,7 +77,7 @@ class FileReport:
     def exit_code(self) -> int:
         if self.error:
             return 2
-        return 1 if self.needs_attention else 0
+        return 1 if self.needs_attention or self.would_change else 0
 
     @property
     def has_models(self) -> bool:
@@ -77,12 +86,17 @@ class FileReport:
     def line(self) -> str:
         """The per-file summary line."""
         if self.status == "copied":
-            return f"{self.file}: no model code; {'copied unchanged' if self.output else 'left as it is'}"
-        return self.summary
+            line = f"{self.file}: no model code; {'copied unchanged' if self.output else 'left as it is'}"
+        else:
+            line = self.summary
+        if self.would_change is not None and not self.error:
+            line += "; would change" if self.would_change else "; up to date"
+        return line
 
     def to_dict(self) -> dict:
         return {"file": self.file, "path": self.path, "status": self.status, "output": self.output,
-                "changed": self.changed, "exit_code": self.exit_code, "summary": self.line(),
+                "changed": self.changed, "would_change": self.would_change, "exit_code": self.exit_code,
+                "summary": self.line(),
                 "sites": self.sites, "failed_sites": self.failed_sites,
                 "findings": [f.to_dict() for f in self.findings], "models": self.models}
 
@@ -96,6 +110,7 @@ class RunReport:
     jobs: int = 1
     files: list[FileReport] = field(default_factory=list)
     seconds: float = 0.0
+    mode: str = "write"                # write | diff | check
 
     @property
     def exit_code(self) -> int:
@@ -117,7 +132,7 @@ class RunReport:
             "failed_sites": sum(f.failed_sites for f in ok),
             "needs_attention": sum(len(f.needs_attention) for f in ok),
             "findings_by_code": dict(sorted(by_code.items())),
-        }
+        } | ({"would_change": sum(1 for f in self.files if f.would_change)} if self.mode != "write" else {})
 
     def summary(self) -> str:
         """'converted 41/44 layer and op sites in 12 files; 3 need attention; 1 file could not be read
@@ -126,19 +141,21 @@ class RunReport:
         parts = [f"converted {t['sites']}/{t['sites'] + t['failed_sites']} layer and op sites in "
                  f"{_count(t['model_files'], 'file')}", f"{t['needs_attention']} need attention"]
         if t["copied"]:
-            verb = "left as they are" if self.in_place else "copied unchanged"
-            parts.append(f"{_count(t['copied'], 'file')} without model code {verb}")
+            verb = "left as they are" if self.in_place else "copied unchanged" if self.mode == "write" else ""
+            parts.append(f"{_count(t['copied'], 'file')} without model code {verb}".rstrip())
         unreadable = [f for f in self.files if f.error and f.findings and f.findings[0].code != "FWT901"]
         crashed = [f for f in self.files if f.error and f not in unreadable]
         if unreadable:
             parts.append(f"{_count(len(unreadable), 'file')} could not be read ({_reasons(unreadable)})")
         if crashed:
             parts.append(f"{_count(len(crashed), 'file')} failed (internal error)")
+        if self.mode != "write":
+            parts.append(f"{_count(t['would_change'], 'file')} would change (--{self.mode}: nothing written)")
         return "; ".join(parts)
 
     def to_dict(self) -> dict:
         return {"tool": "fwtranslate", "version": __version__, "source": self.source, "output": self.output,
-                "in_place": self.in_place, "to": self.options.to, "layout": self.options.layout,
+                "in_place": self.in_place, "mode": self.mode, "to": self.options.to, "layout": self.options.layout,
                 "jobs": self.jobs, "seconds": round(self.seconds, 3), "exit_code": self.exit_code,
                 "summary": self.summary(), "totals": self.totals(),
                 "files": [f.to_dict() for f in self.files]}
@@ -195,6 +212,8 @@ class Task:
     output: str | None   # where to write (None: nothing is written, e.g. `--check`)
     in_place: bool
     options: Options
+    mode: str = "write"        # write | diff | check
+    compare_to: str | None = None   # diff / check: the file the translation is compared with
 
 
 def translate_one(task: Task) -> FileReport:
@@ -207,21 +226,18 @@ def translate_one(task: Task) -> FileReport:
         except OSError as exc:
             result = Result("", [Finding("FWT903", f"cannot read: {exc.strerror or exc}", 0, 0, task.source)],
                             file=task.source, error=True)
-        for f in result.findings:
-            f.file = task.display
-        result.file = task.display
-        report = FileReport(task.display, task.rel, "error" if result.error else "translated",
-                            sites=result.sites, failed_sites=result.failed_sites,
-                            models=[m.to_dict() for m in result.models], findings=list(result.findings),
-                            summary=result.summary())
+        report = report_of_result(result, task.display, task.rel)
         if result.error:
             return report
         original = Path(task.source).read_bytes()
         new = result.code.encode("utf-8")
         if not report.has_models:
             # no model code: the file is copied byte for byte (not libcst's re-rendering of it)
-            report.status, new = "copied", original
+            new = original
         report.changed = new != original
+        if task.mode != "write":
+            _compare(task, report, new)
+            return report
         if task.output is not None and not (task.in_place and not report.changed):
             write_atomic(Path(task.output), new, like=Path(task.source))
             report.output = task.output
@@ -233,6 +249,40 @@ def translate_one(task: Task) -> FileReport:
                           "(set FWTRANSLATE_DEBUG=1 for a traceback)", 0, 0, task.display)
         return FileReport(task.display, task.rel, "error", findings=[finding],
                           summary=f"{task.display}: not translated ({finding.message})")
+
+
+def report_of_result(result, display: str, rel: str) -> FileReport:
+    """The FileReport of one file's translation Result (findings renamed to `display`)."""
+    for f in result.findings:
+        f.file = display
+    result.file = display
+    report = FileReport(display, rel, "error" if result.error else "translated",
+                        sites=result.sites, failed_sites=result.failed_sites,
+                        models=[m.to_dict() for m in result.models], findings=list(result.findings),
+                        summary=result.summary())
+    if not result.error and not report.has_models:
+        report.status = "copied"
+    return report
+
+
+def _compare(task: Task, report: FileReport, new: bytes) -> None:
+    """--diff / --check: does `new` differ from the file there now (missing: it would be created)?"""
+    import difflib
+    target = Path(task.compare_to or task.source)
+    try:
+        current = target.read_bytes()
+    except OSError:
+        current = None
+    report.would_change = current != new
+    if task.mode == "diff" and report.would_change:
+        old_text = "" if current is None else current.decode("utf-8", errors="replace")
+        new_text = new.decode("utf-8", errors="replace")
+        label = task.rel
+        report.diff = "".join(difflib.unified_diff(
+            old_text.splitlines(keepends=True), new_text.splitlines(keepends=True),
+            fromfile="/dev/null" if current is None else f"a/{label}", tofile=f"b/{label}"))
+        if report.diff and not report.diff.endswith("\n"):
+            report.diff += "\n\\ No newline at end of file\n"
 
 
 class UsageError(ValueError):
@@ -247,11 +297,22 @@ def default_jobs() -> int:
 
 
 def plan(source: str | Path, output: str | Path | None, in_place: bool = False,
-         options: Options = Options()) -> list[Task]:
-    """The tasks of a run: one per Python file of `source`, its output mirrored under `output`."""
+         options: Options = Options(), mode: str = "write") -> list[Task]:
+    """The tasks of a run: one per Python file of `source`, its output mirrored under `output`
+    (mode write), or compared with it / with the source (modes diff and check: nothing written)."""
     src = Path(source)
     if not src.is_dir():
         raise UsageError(f"{source}: not a directory")
+    if mode != "write":
+        if in_place:
+            raise UsageError(f"--{mode} writes nothing; do not combine it with --in-place")
+        out = Path(output) if output is not None else None
+        if out is not None and out.exists() and not out.is_dir():
+            raise UsageError(f"-o {output}: is a file; give a directory for a directory run")
+        skip = (out,) if out is not None and os.path.realpath(out) != os.path.realpath(src) else ()
+        return [Task(str(src / rel), str(src / rel), rel.as_posix(), None, False, options, mode,
+                     str((out if out is not None else src) / rel))
+                for rel in python_files(src, skip=skip)]
     if in_place and output is not None and os.path.realpath(output) != os.path.realpath(src):
         raise UsageError("--in-place rewrites the sources; do not combine it with a different -o")
     if not in_place:
@@ -306,13 +367,18 @@ def run_tasks(tasks: list[Task], jobs: int | None = None) -> Iterator[FileReport
 
 
 def run(source: str | Path, output: str | Path | None, options: Options = Options(), jobs: int | None = None,
-        in_place: bool = False, on_file: Callable[[FileReport], None] | None = None) -> RunReport:
-    """Translate the tree `source` into `output` (or in place); `on_file` sees each report as it comes."""
+        in_place: bool = False, on_file: Callable[[FileReport], None] | None = None, mode: str = "write",
+        on_plan: Callable[[int], None] | None = None) -> RunReport:
+    """Translate the tree `source` into `output` (or in place; or compare, modes diff / check);
+    `on_plan` gets the number of files first, `on_file` sees each report as it comes."""
     import time
     start = time.perf_counter()
-    tasks = plan(source, output, in_place, options)
+    tasks = plan(source, output, in_place, options, mode)
+    if on_plan is not None:
+        on_plan(len(tasks))
     jobs = default_jobs() if jobs is None else max(1, jobs)
-    report = RunReport(str(source), None if in_place else str(output), options, in_place, jobs)
+    report = RunReport(str(source), None if in_place or output is None else str(output), options, in_place, jobs,
+                       mode=mode)
     for file_report in run_tasks(tasks, jobs):
         report.files.append(file_report)
         if on_file is not None:

@@ -32,6 +32,7 @@ from .ir import ModuleResult, InterfaceTensor, LayerMapping, ModelInfo
 from .names import ImportTable, dotted
 from .positions import line_of
 from .rules import RuleSet
+from .training.torch_loop import TorchTraining
 
 # Attributes a Keras layer or model owns: a torch submodule of that name gets a trailing underscore.
 KERAS_RESERVED = {"layers", "weights", "variables", "trainable_weights", "non_trainable_weights", "name",
@@ -72,12 +73,22 @@ class ClassTranslation:
         self.extra_layers: dict[str, cst.Call] = {}
         self.entries: list[Entry] = []
         self.param_uses: dict[str, list] = {}     # attr of a module passed as an argument -> its inputs
+        self.method_results: dict[str, tuple] = {}  # method called from forward -> (code, translated def)
+        self.method_stack: list[str] = []
+        self.list_entries: list[Entry] = []       # elements of lists of modules at a known index
         self.collect_modules()
 
     def keras_attr(self, attr: str) -> str:
         return keras_attr(attr)
 
     def collect_modules(self) -> None:
+        """self.<name> -> ModSpec, following lists, ModuleList/Dict and methods (frontends/torch_lists.py)."""
+        from .frontends.torch_lists import InitReader
+        self.init_modules = InitReader(self.driver, self.methods, self.init).read()
+        self.modules = self.init_modules.modules
+        self.module_stmts = self.init_modules.module_stmts
+
+    def collect_modules_plain(self) -> None:
         scope = function_scope(self.init, self.driver.scope)
         params = {p.name.value for p in list(self.init.params.params)[1:] + list(self.init.params.kwonly_params)}
         builder = self.driver.specs
@@ -144,6 +155,7 @@ class ClassTranslation:
             self.driver.restore(saved)
             ctx.notes.items = []
             self.records, self.extra_layers, self.param_uses = {}, {}, {}
+            self.method_results, self.list_entries = {}, []
             env = {n: m for n, m in zip(names, metas)}
             ft = ForwardTranslator(self, ctx, env, root_keep=self.root and layout == "keep")
             ft.name_counts = counts
@@ -185,6 +197,11 @@ class ClassTranslation:
             elif spec.kind == "helper":
                 expr, _ = self.driver.helper_call(spec, meta, ctx)
                 self.record(attr, ("helper", code(expr)), expr, [])
+            elif spec.kind in ("dynseq", "mlist", "mdict"):
+                from .backends.keras_forward_lists import apply_unused_sites
+                apply_unused_sites(ctx, spec)
+        from .backends.keras_class_methods import unused_arg_sites
+        unused_arg_sites(self, ctx)
 
     def emit(self, call_body, ctx: Context) -> cst.ClassDef:
         refs = ctx.refs
@@ -208,46 +225,51 @@ class ClassTranslation:
                         name = self.keras_attr(attr) + (f"_{step.role}" if step.role else "")
                         out.append(cst.SimpleStatementLine([cst.Assign(
                             [cst.AssignTarget(cst.Attribute(cst.Name("self"), cst.Name(name)))], step.ctor)]))
+                    if not out:          # written inline in call (keras.ops): nothing to build
+                        return []
                     out[0] = out[0].with_changes(leading_lines=stmt.leading_lines)
                     out[-1] = out[-1].with_changes(trailing_whitespace=stmt.trailing_whitespace)
                     return out
                 small = stmt.body[0].with_changes(targets=[cst.AssignTarget(target)], value=value)
                 return [stmt.with_changes(body=[small])]
-            return [stmt]
+            from .backends.keras_tied import init_statement
+            return init_statement(self, stmt)        # drops `self.decoder.weight = self.encoder.weight`
 
         def walk(stmts):
             out = []
             for stmt in stmts:
                 if isinstance(stmt, cst.SimpleStatementLine):
                     out += init_stmt(stmt)
-                elif isinstance(stmt, (cst.If, cst.For, cst.While, cst.With, cst.Try)):
+                elif isinstance(stmt, (cst.If, cst.For, cst.While, cst.With, cst.Try)) and \
+                        id(stmt) not in self.init_modules.dropped:
                     out.append(_map_blocks(stmt, walk))
                 else:
                     out.append(stmt)
             return out
 
         init_body = walk(self.init.body.body)
+        self.entries += self.list_entries
+        for attr, rec in self.records.items():
+            if attr not in self.module_stmts and rec[0] == ("dynseq",):
+                self.entries += rec[2]
         for name, ctor in self.extra_layers.items():
             init_body.append(cst.SimpleStatementLine([cst.Assign(
                 [cst.AssignTarget(cst.Attribute(cst.Name("self"), cst.Name(name)))], ctor)]))
         new_init = self.init.with_changes(body=self.init.body.with_changes(body=init_body))
         new_call = self.forward.with_changes(name=cst.Name("call"),
                                              body=self.forward.body.with_changes(body=call_body))
-        body = []
-        for stmt in self.cls.body.body:
-            if stmt is self.init:
-                body.append(new_init)
-            elif stmt is self.forward:
-                body.append(new_call)
-            else:
-                body.append(stmt)
+        from .backends.keras_class_methods import emit_methods
+        body, flagged = emit_methods(self, ctx, new_init, new_call)
         base = refs.keras("Model") if self.root else refs.layer("Layer")
         bases = [cst.Arg(base)]
-        new = self.cls.with_changes(bases=bases, body=self.cls.body.with_changes(body=body))
+        new = self.cls.with_changes(bases=bases, body=self.cls.body.with_changes(
+            body=body, footer=list(self.cls.body.footer) + getattr(self, "class_footer", [])))
         renames = {a: keras_attr(a) for a in self.modules if keras_attr(a) != a}
         if renames:
             new = new.visit(_RenameSelfAttrs(renames))
-        left = uses_torch(new, self.driver.table)
+        left = uses_torch(new.with_changes(body=new.body.with_changes(
+            body=[s for s in new.body.body if not (isinstance(s, cst.FunctionDef) and s.name.value in flagged)])),
+            self.driver.table)
         if left is not None:
             raise TranslationError("FWT102", f"{code(left)} in class {self.name} has no Keras translation",
                                    line_of(left) or line_of(self.cls))
@@ -389,10 +411,14 @@ def _instantiated(classes: dict, helpers: dict, table) -> set[str]:
     used = set()
     for name, cls in list(classes.items()) + list(helpers.items()):
         class V(cst.CSTVisitor):
-            def visit_Call(self, n):
-                if isinstance(n.func, cst.Name) and n.func.value in classes and n.func.value != name:
-                    used.add(n.func.value)
-        cls.visit(V())
+            def visit_Name(self, n):        # built here, or passed as a class (`block=BasicBlock`)
+                if n.value in classes and n.value != name:
+                    used.add(n.value)
+
+            def visit_ClassDef(self, n):
+                return n is cls
+
+        (cls.body if isinstance(cls, cst.ClassDef) else cls).visit(V())
     return used
 
 
@@ -409,6 +435,7 @@ class TorchToKeras:
         self.classes = module_classes(module, self.table)
         self.helpers = module_helpers(module, self.table)
         self.specs = SpecBuilder(rules, self.index, self.table, self.classes, self.helpers)
+        self.specs.driver = self
         taken = _used_names(module) | {s.name.value for s in module.body if isinstance(s, (cst.ClassDef, cst.FunctionDef))}
         self.refs = KerasRefs(taken)
         self.result = ModuleResult(module)
@@ -416,18 +443,20 @@ class TorchToKeras:
         self.class_results: dict[str, tuple] = {}     # name -> (metas key, new class, outs, entries, sites)
         self.failed: dict[str, TranslationError] = {}
         self.helper_results: dict[str, tuple] = {}    # name -> (key, expression)
+        self.site_exprs: dict[int, tuple] = {}        # id(module built at run time) -> (code, Keras expression)
         self._active: list[str] = []
 
     def snapshot(self):
         r = self.result
         return (len(r.findings), r.sites, r.failed_sites, dict(self.class_results), dict(self.failed),
-                dict(self.helper_results))
+                dict(self.helper_results), dict(self.site_exprs))
 
     def restore(self, saved) -> None:
-        n, sites, failed_sites, classes, failed, helpers = saved
+        n, sites, failed_sites, classes, failed, helpers, site_exprs = saved
         del self.result.findings[n:]
         self.result.sites, self.result.failed_sites = sites, failed_sites
         self.class_results, self.failed, self.helper_results = dict(classes), dict(failed), dict(helpers)
+        self.site_exprs = dict(site_exprs)
 
     def finding(self, code_: str, message: str, line: int) -> None:
         self.result.findings.append(Finding(code_, message, line, 0, self.filename))
@@ -459,6 +488,7 @@ class TorchToKeras:
                 body.append(self.module_site(stmt))
             else:
                 body.append(stmt)
+        body = TorchTraining(self).run(body)       # training loops, save/load -> Keras (translator/training)
         self.result.module = self.module.with_changes(body=body)
         return self.result
 
@@ -551,6 +581,8 @@ class TorchToKeras:
         entries = [Entry(f"{torch_path}.{e.torch_path}", f"{keras_path}.{e.keras_path}", e.rule_id, e.keras_class,
                          e.line, e.extra) for e in tr.entries]
         ctor = self.translate_ctor_args(spec.node, ctx, tr)
+        from .backends.keras_class_methods import translate_arg_sites
+        translate_arg_sites(self, spec.node, ctx, tr)
         return ctor, outs, entries, [m.with_(origin=None) for m in wanted]
 
     def translate_ctor_args(self, node: cst.Call, ctx: Context, tr: ClassTranslation) -> cst.Call:
@@ -581,11 +613,11 @@ class TorchToKeras:
                 args.append(a)
         return node.with_changes(args=args)
 
-    def module_expr(self, node, ctx: Context, scope=None, params=frozenset(), in_meta=None, check=()):
+    def module_expr(self, node, ctx: Context, scope=None, params=frozenset(), in_meta=None, check=(), spec=None):
         """A module constructor expression outside a forward, translated in place (for `in_meta`, or for
         the input its first layer expects). `check`: the inputs it gets, each of whose outputs must keep
         the layout and rank (what a forward that receives the module as an argument assumed)."""
-        spec = self.specs.spec(node, scope or self.scope, params)
+        spec = spec or self.specs.spec(node, scope or self.scope, params)
         meta = in_meta.with_(origin=None) if in_meta is not None else assumed_input(spec)
         steps, meta = conform_sequential(ctx, spec, meta, spec.line) if spec.kind == "leaf" else ([], meta)
         exprs, out, _ = SequentialBuilder(ctx).item(spec, meta, "", lambda j=None: "")
@@ -630,6 +662,9 @@ class TorchToKeras:
         last = func.body.body[-1]
         new_last = last.with_changes(body=[last.body[0].with_changes(value=expr)])
         new = func.with_changes(body=func.body.with_changes(body=list(func.body.body[:-1]) + [new_last]))
+        if len(func.body.body) > 1:       # layers = []; ...: modules built at run time
+            from .backends.keras_class_methods import rewrite_helper
+            new = rewrite_helper(self, self.context(), new)
         left = uses_torch(new, self.table)
         if left is not None:
             err = TranslationError("FWT102", f"{code(left)} in helper {name} has no Keras translation", line_of(func))
@@ -661,7 +696,7 @@ class TorchToKeras:
                 in_meta = meta.with_(origin=0)
                 if keep and meta.layout == "cf" and meta.rank and meta.rank > 2:
                     boundary = ((tuple(range(2, meta.rank)) + (1,)), (meta.rank - 1,) + tuple(range(1, meta.rank - 1)))
-                seq, out, entries = SequentialBuilder(ctx).build(spec, meta, "", "", boundary=boundary)
+                seq, out, entries = SequentialBuilder(ctx).build(spec, meta, "", "", boundary=boundary, output=True)
                 if keep and out.is_tensor and out.layout == "cf" and boundary is None and out.rank and out.rank > 2:
                     raise TranslationError("FWT401", "an image output of a Sequential without image input", spec.line)
                 outs = [out]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from .cst_walk import node_code as _code
 from .ir import UNKNOWN, Sym, Val
 
 
@@ -91,7 +92,7 @@ def evaluate(node: cst.BaseExpression | None, scope: dict) -> object:
         if UNKNOWN in (a, b) or a is None or b is None:
             return UNKNOWN
         if isinstance(a, Sym) or isinstance(b, Sym):
-            return Sym(cst.Module([]).code_for_node(node))
+            return Sym(_code(node))
         ops = {cst.Add: lambda: a + b, cst.Subtract: lambda: a - b, cst.Multiply: lambda: a * b,
                cst.FloorDivide: lambda: a // b, cst.Divide: lambda: a / b}
         fn = ops.get(type(node.operator))
@@ -129,10 +130,28 @@ def make_val(node: cst.BaseExpression | None, scope: dict) -> Val:
     return Val(node, evaluate(node, scope))
 
 
+_SCALARS: dict = {}
+
+
 def to_node(value) -> cst.BaseExpression:
-    """A constant (or Sym) as a CST expression."""
+    """A constant (or Sym) as a CST expression. Scalars are built once and shared (nodes are
+    immutable)."""
+    kind = type(value)
+    if kind is int or kind is float or kind is str or kind is bool or value is None:
+        key = (kind, repr(value) if kind is float else value)     # -0.0 == 0.0, nan != nan
+        node = _SCALARS.get(key)
+        if node is None:
+            if len(_SCALARS) > 4096:
+                _SCALARS.clear()
+            node = _SCALARS[key] = _to_node(value)
+        return node
+    return _to_node(value)
+
+
+def _to_node(value) -> cst.BaseExpression:
     if isinstance(value, Sym):
-        return cst.parse_expression(str(value))
+        from .snippets import expression
+        return expression(str(value))
     if isinstance(value, bool) or value is None:
         return cst.Name(str(value))
     if isinstance(value, int):
@@ -155,4 +174,4 @@ def to_node(value) -> cst.BaseExpression:
 
 
 def code(node: cst.CSTNode) -> str:
-    return cst.Module([]).code_for_node(node)
+    return _code(node)

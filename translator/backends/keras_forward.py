@@ -23,6 +23,8 @@ from ..rules.transforms import INVERSES, VALUE_TRANSFORMS
 from .keras_code import (OTHER, KerasRefs, Meta, Notes, call, code, keras_axis, node_of, tensor,
                          to_keras_perm, to_torch_perm)
 from .keras_layers import Applied, LeafContext, Step, _pretty, apply_leaf, flat_meta, loosely_equal
+from . import keras_forward_rnn as rnn_fwd
+from . import keras_tied
 
 RANK_OF_SUFFIX = {"1d": 3, "2d": 4, "3d": 5}
 # Op rules with an `emit:` (code in the Keras -> torch direction) whose params map back generically.
@@ -39,6 +41,9 @@ def first_leaf(spec: ModSpec):
             spec = spec.items[0][1] if spec.items else None
         elif spec.kind == "helper":
             spec = spec.inner
+        elif spec.kind == "dynseq":
+            from .keras_forward_lists import first_item
+            spec = first_item(spec.program)
         else:
             return spec
     return None
@@ -47,7 +52,7 @@ def first_leaf(spec: ModSpec):
 def rank_hint(spec: ModSpec) -> int | None:
     if spec.kind != "leaf" or spec.torch_path.endswith("BatchNorm1d"):
         return None
-    return RANK_OF_SUFFIX.get(spec.torch_path[-2:].lower())
+    return RANK_OF_SUFFIX.get(spec.torch_path[-2:].lower()) or getattr(spec.rule, "rank", None)   # rules' `rank:`
 
 
 def needed_layout(spec: ModSpec) -> str:
@@ -162,8 +167,9 @@ class SequentialBuilder:
         self.ctx = ctx
 
     def build(self, spec: ModSpec, meta: Meta, torch_prefix: str, keras_prefix: str,
-              boundary: tuple | None = None):
-        """(keras.Sequential call, output meta, [Entry]). `boundary`: (in perm, out perm) for keep mode."""
+              boundary: tuple | None = None, output: bool = False):
+        """(keras.Sequential call, output meta, [Entry]). `boundary`: (in perm, out perm) for keep mode.
+        `output`: the Sequential is the model (its output leaves it: a flattened image gets torch's order)."""
         elements, entries, meta = [], [], meta
         opening, commas, closing = _layout_of(spec)
         if boundary and boundary[0]:
@@ -193,6 +199,17 @@ class SequentialBuilder:
                 exprs[-1] = _with_name(exprs[-1], name)
             entries += sub
             elements += [(e, commas[i] if k == len(exprs) - 1 else None) for k, e in enumerate(exprs)]
+        if output and meta.is_tensor and meta.flat is not None:      # Keras flattened (S, C), torch (C, S)
+            channels = meta.flat[0]
+            if not isinstance(channels, int):
+                raise TranslationError("FWT302", "a flattened image is the output, and its channel count is not "
+                                                 "known statically", spec.line)
+            self.ctx.notes.add("FWT401", "a flattened image is the output: its columns are reordered to torch's "
+                                         "(C, H, W) order", spec.line)
+            elements += [(call(self.ctx.refs.layer("Reshape"), [node_of((-1, channels))]), None),
+                         (call(self.ctx.refs.layer("Permute"), [node_of((2, 1))]), None),
+                         (call(self.ctx.refs.layer("Flatten"), []), None)]
+            meta = meta.with_(flat=None, origin=None)
         if boundary and boundary[1] and meta.is_tensor and meta.layout == "cf" and meta.rank and meta.rank > 2:
             elements.append((call(self.ctx.refs.layer("Permute"), [node_of(boundary[1])]), None))
             meta = meta.with_(layout="same")
@@ -223,6 +240,10 @@ class SequentialBuilder:
         if item.kind == "helper":
             expr, out = self.ctx.owner.helper_call(item, meta, self.ctx)
             return [expr], out, []
+        if item.kind == "dynseq":            # returned by a helper: keras_forward_lists.py
+            from .keras_forward_lists import apply_program
+            out = apply_program(self.ctx, item.program, meta, item.line, None, [])
+            return [call(self.ctx.refs.keras("Sequential"), [item.node.args[0].value])], out, []
         raise TranslationError("FWT103", f"nn.Sequential item not supported: {item.kind}", item.line)
 
 
@@ -325,7 +346,11 @@ class ForwardTranslator:
     def stmt(self, s) -> list:
         line = line_of(s)
         if isinstance(s, cst.SimpleStatementLine):
-            new = [n for n in (self.small(small, line) for small in s.body) if n is not None]
+            new, multi = [], False
+            for small in s.body:
+                n = self.small(small, line)
+                multi = multi or isinstance(n, list)          # several statements (an RNN call)
+                new += n if isinstance(n, list) else [] if n is None else [n]
             if not new:
                 if any(l.comment for l in s.leading_lines):
                     self.carry = list(s.leading_lines)
@@ -333,9 +358,14 @@ class ForwardTranslator:
             if self.carry:
                 s = s.with_changes(leading_lines=self.carry + list(s.leading_lines))
                 self.carry = []
+            if multi:
+                return rnn_fwd.separate_lines(s, new)
             return [s.with_changes(body=new)]
         if isinstance(s, cst.If):
             return [self.if_stmt(s)]
+        if isinstance(s, cst.For):
+            from .keras_forward_loops import for_stmt
+            return [for_stmt(self, s)]
         raise TranslationError("FWT103", f"statement not translated in forward: {type(s).__name__}", line)
 
     def squeezable(self) -> set[str]:
@@ -348,14 +378,24 @@ class ForwardTranslator:
             if len(small.targets) != 1:
                 raise TranslationError("FWT103", "chained assignment in forward", line)
             target = small.targets[0].target
+            self.lazy_target = small.value         # a module call whose result is unpacked here
             node, meta = self.expr(small.value)
             if meta.kind == "rnn":
                 return self.assign_rnn(small, target, node, meta, line)
+            if meta.kind == "lazy":          # a module call whose tuple result is built on assignment
+                return meta.info.assign(self, target, line)
+            if meta.kind == "shape" and isinstance(target, (cst.Tuple, cst.List)):
+                node, meta = _ops().unpack_shape(self, target, meta, line)
+            elif meta.is_tensor and isinstance(target, (cst.Tuple, cst.List)):
+                node, meta = _ops().unpack_tensor(self, target, node, meta, line)
             self.bind(target, meta, line)
             if isinstance(target, cst.Name) and isinstance(node, cst.Name) and node.value == target.value:
                 return None          # `x = torch.flatten(x, 1)` after a pool that already dropped the axes
             return small.with_changes(value=node)
         if isinstance(small, cst.AugAssign):
+            extended = rnn_fwd.list_extend(self, small)     # `outputs += [h]` (keras_forward_rnn.py)
+            if extended is not None:
+                return extended
             op = {cst.AddAssign: cst.Add, cst.SubtractAssign: cst.Subtract, cst.MultiplyAssign: cst.Multiply,
                   cst.DivideAssign: cst.Divide}.get(type(small.operator))
             if op is None or not isinstance(small.target, cst.Name):
@@ -381,6 +421,8 @@ class ForwardTranslator:
             if isinstance(small.value, (cst.SimpleString, cst.ConcatenatedString)):
                 return small
             node, meta = self.expr(small.value)
+            if meta.kind == "dropped":         # a call with no effect in Keras (`self.lstm.flatten_parameters()`)
+                return None
             return small.with_changes(value=node)
         raise TranslationError("FWT103", f"statement not translated in forward: {type(small).__name__}", line)
 
@@ -417,18 +459,8 @@ class ForwardTranslator:
         raise TranslationError("FWT103", f"assignment target not translated: {code(target)}", line)
 
     def assign_rnn(self, small, target, node, meta: Meta, line):
-        """`out, _ = self.lstm(x)` -> `out = self.lstm(x)` (the Keras layer returns the sequence only)."""
-        if isinstance(target, cst.Name):
-            raise TranslationError("FWT202", "the (output, state) tuple of an RNN kept as one value is not "
-                                             "translated yet", line)
-        if not isinstance(target, (cst.Tuple, cst.List)) or len(target.elements) != 2:
-            raise TranslationError("FWT103", "unpacking of an RNN result not recognised", line)
-        out_t, state_t = target.elements[0].value, target.elements[1].value
-        if not self.unused(state_t):
-            raise TranslationError("FWT202", f"{meta.info}: using the final states "
-                                             f"({code(state_t)}) is not translated yet", line)
-        self.bind(out_t, meta.items[0], line)
-        return cst.Assign([cst.AssignTarget(out_t)], node)
+        """`out, (h, c) = self.lstm(x)`: one statement or a list of them (translator/backends/keras_forward_rnn.py)."""
+        return rnn_fwd.assign(self, small, target, meta, line)
 
     def unused(self, target) -> bool:
         names = [target] if isinstance(target, cst.Name) else [e.value for e in getattr(target, "elements", [])]
@@ -471,6 +503,8 @@ class ForwardTranslator:
         if isinstance(node, cst.Name):
             if node.value in self.env:
                 meta = self.env[node.value]
+                if meta.kind == "states":      # final RNN states held per layer (keras_forward_rnn.py)
+                    return rnn_fwd.read_states(self, meta), rnn_fwd.states_meta_as_tensor(meta)
                 if meta.info and isinstance(meta.info, tuple) and meta.info[0] == "squeezable":
                     self.squeeze_reads[meta.info[1]] = self.squeeze_reads.get(meta.info[1], 0) + 1
                 return node, meta
@@ -500,6 +534,14 @@ class ForwardTranslator:
                 elements.append(el.with_changes(value=n))
                 metas.append(m)
             return node.with_changes(elements=elements), Meta(kind="tuple", items=tuple(metas))
+        if isinstance(node, cst.Comparison):
+            done = _ops().comparison(self, node)
+            if done is not None:
+                return done
+        if isinstance(node, cst.IfExp):
+            done = _ops().if_training(self, node)
+            if done is not None:
+                return done
         if isinstance(node, (cst.Comparison, cst.BooleanOperation)):
             self.no_tensors(node)
             return node, OTHER
@@ -539,44 +581,46 @@ class ForwardTranslator:
         base, bm = self.expr(node.value)
         if bm.is_tensor and node.attr.value == "shape":
             return node.with_changes(value=base), Meta(kind="shape", info=(base, bm))
+        if bm.is_tensor and node.attr.value == "dtype":
+            return node.with_changes(value=base), OTHER
+        if bm.is_tensor and node.attr.value == "ndim" and bm.rank is not None:
+            return cst.Integer(str(bm.rank)), Meta(kind="const")
+        if bm.kind == "tuple" and bm.info == "values_indices" and node.attr.value in ("values", "indices"):
+            i = 0 if node.attr.value == "values" else 1
+            return (base.elements[i].value if isinstance(base, cst.Tuple) else
+                    cst.Subscript(base, [cst.SubscriptElement(cst.Index(node_of(i)))])), bm.items[i]
         if bm.is_tensor:
             raise TranslationError("FWT102", f"tensor attribute .{node.attr.value} not translated", line_of(node))
         return node.with_changes(value=base), OTHER
 
     def subscript(self, node: cst.Subscript):
         line = line_of(node)
+        if isinstance(node.value, cst.Name) and self.env.get(node.value.value, OTHER).kind == "states":
+            return rnn_fwd.subscript_states(self, node, self.env[node.value.value], line)
+        from .keras_forward_lists import module_value
+        element = module_value(self, node)      # self.layers[i]
+        if element is not None:
+            return element
+        self.lazy_target = node.value
         base, bm = self.expr(node.value)
+        if bm.kind == "lazy":
+            return bm.info.item(self, _const_index(node), line)
         if bm.kind in ("tuple", "rnn", "shape"):
             index = _const_index(node)
             if index is None:
                 raise TranslationError("FWT103", f"non-constant index into a tuple: {code(node)}", line)
             if bm.kind == "shape":
-                return self.size_of(base, bm.info[1], index, line)
+                return self.size_of(bm.info[0], bm.info[1], index, line)
             if bm.kind == "rnn":
-                if index != 0:
-                    raise TranslationError("FWT202", f"{bm.info}: using the final states is not translated yet", line)
-                return base, bm.items[0]
+                return rnn_fwd.subscript_rnn(self, node, base, bm, index, line)
+            if not -len(bm.items) <= index < len(bm.items):
+                raise TranslationError("FWT202", f"index {index} into a tuple of {len(bm.items)} values", line)
+            if isinstance(base, cst.Tuple):
+                return base.elements[index].value, bm.items[index]
             return node.with_changes(value=base), bm.items[index]
         if not bm.is_tensor:
             return node.with_changes(value=base), OTHER
-        if bm.flat is not None:
-            base, bm = materialize(self.refs, base, bm, self.notes, line)
-        if bm.layout == "cf" and bm.rank and bm.rank > 2:
-            base, bm = convert(self.refs, base, bm, "same", self.notes, line)
-        rank = bm.rank
-        for el in node.slice:
-            s = el.slice
-            if isinstance(s, cst.Index):
-                n, m = self.expr(s.value)
-                if m.is_tensor:
-                    raise TranslationError("FWT103", "indexing with a tensor is not translated", line)
-                if isinstance(s.value, cst.Name) and s.value.value == "None":
-                    rank = rank + 1 if rank is not None else None
-                elif isinstance(s.value, cst.Ellipsis):
-                    pass
-                elif rank is not None:
-                    rank -= 1
-        return node.with_changes(value=base), tensor(rank)
+        return _ops().index_tensor(self, node, base, bm)
 
     def size_of(self, base, meta: Meta, index: int, line):
         """x.size(i) / x.shape[i] -> keras.ops.shape(x)[j] (a size meta; i=0 is the batch size)."""
@@ -600,8 +644,11 @@ class ForwardTranslator:
             return node.with_changes(left=left, right=right), OTHER if "size" not in (lm.kind, rm.kind) else \
                 Meta(kind="size", info=("expr", None))
         if isinstance(node.operator, cst.MatrixMultiply):
-            raise TranslationError("FWT102", "`@` is not translated yet", line)
+            return _ops().matmul_nodes(self, left, lm, right, rm, line)
+        left, lm, right, rm = _ops().promote(self, left, lm, right, rm)      # int tensor with floats
         (left, right), meta = self.unify([(left, lm), (right, rm)], line)
+        bitwise = isinstance(node.operator, (cst.BitAnd, cst.BitOr, cst.BitXor))
+        meta = meta.with_(info=meta.info if bitwise and all(m.info == "bool" for m in (lm, rm) if m.is_tensor) else None)
         nonneg = lm.nonneg and rm.nonneg and isinstance(node.operator, (cst.Add, cst.Multiply))
         one = [m for m in (lm, rm) if m.is_tensor]
         origin = one[0].origin if len(one) == 1 else None     # `0.5 * x` is still the model input's layout
@@ -617,6 +664,7 @@ class ForwardTranslator:
             if not self.requests and not all(m.origin is not None for m in tensors if m.rank is None):
                 raise err
             self.deferred.append(err)      # a model input: its rank may be settled by the rerun
+        top = max((m.rank or 0) for m in tensors)
         flats = {m.flat for m in tensors}
         keep_flat = len(flats) == 1 and None not in flats
         nodes, metas = [], []
@@ -624,7 +672,9 @@ class ForwardTranslator:
             if m.is_tensor:
                 if m.flat is not None and not keep_flat:
                     n, m = materialize(self.refs, n, m, self.notes, line)
-                if (m.rank or 0) > 2 and m.layout != target:
+                if target == "cf" and m.rank and m.rank < top and (m.layout == "same" or m.rank <= 2):
+                    n, m = _ops().broadcast_lower_rank(self, n, m, top, line)
+                elif (m.rank or 0) > 2 and m.layout != target:
                     n, m = convert(self.refs, n, m, target, self.notes, line)
             nodes.append(n)
             metas.append(m)
@@ -641,12 +691,21 @@ class ForwardTranslator:
     def call(self, node: cst.Call):
         func = node.func
         line = line_of(node)
+        from .keras_forward_lists import call_element, call_method
+        hooked = call_element(self, node)      # layer(x) for an element of a list of modules
+        if hooked is not None:
+            return hooked
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
             attr = func.attr.value
             if attr in self.cls.modules:
                 return self.apply_module(attr, node)
+            if attr in self.cls.methods and attr not in ("__init__", "forward"):
+                return call_method(self, attr, node)
             raise TranslationError("FWT102", f"self.{attr}(...): calls of other methods in forward are not "
                                              "translated yet", line)
+        appended = rnn_fwd.special_call(self, node)     # `outputs.append(h)`, `self.lstm.flatten_parameters()`
+        if appended is not None:
+            return appended
         path = resolve(func, self.ctx.owner.table)
         if is_torch(path):
             return self.torch_function(path, node)
@@ -675,6 +734,13 @@ class ForwardTranslator:
     def apply_module(self, attr: str, node: cst.Call):
         line = line_of(node)
         spec: ModSpec = self.cls.modules[attr]
+        done = _ops().apply_module_call(self, attr, spec, node)     # multi-input modules (attention)
+        if done is not None:
+            return done
+        if rnn_fwd.handles(spec):          # RNNs and cells: states, layers, initial states
+            return rnn_fwd.apply(self, attr, spec, node)
+        if keras_tied.tied_source(self, attr):      # self.decoder.weight = self.encoder.weight
+            return keras_tied.apply_tied(self, attr, spec, node)
         args = self.tensors_of(node)
         if any(k is not None for k, _, _ in args):
             raise TranslationError("FWT103", f"keyword arguments in a call of self.{attr}", line)
@@ -700,6 +766,10 @@ class ForwardTranslator:
         if not meta.is_tensor:
             raise TranslationError("FWT103", f"self.{attr} applied to a value that is not a tensor", line)
         ref = cst.Attribute(cst.Name("self"), cst.Name(self.cls.keras_attr(attr)))
+        if spec.kind == "param" and self.cls.root:
+            raise TranslationError("FWT202", f"self.{attr} is a module passed to the model's constructor: what it "
+                                             "does to the layout of its input is not known here (build it in "
+                                             "__init__, or in a helper called there)", line)
         if spec.kind == "param":      # checked where the class is built (translate_ctor_args)
             if meta.flat is not None:
                 x, meta = materialize(self.refs, x, meta, self.notes, line)
@@ -713,8 +783,17 @@ class ForwardTranslator:
             self.cls.record(attr, ("sequential", code(seq)), seq, entries)
             return cst.Call(ref, [cst.Arg(x)]), out
         if spec.kind == "helper":
+            x, meta = self.conform_sequential_input(x, meta, spec, line)
             expr, out = self.ctx.owner.helper_call(spec, meta, self.ctx)
             self.cls.record(attr, ("helper", code(expr)), expr, [])
+            return cst.Call(ref, [cst.Arg(x)]), out
+        if spec.kind == "dynseq":             # nn.Sequential(*layers): keras_forward_lists.py
+            from .keras_forward_lists import apply_program
+            x, meta = self.conform_sequential_input(x, meta, spec, line)
+            entries = []
+            out = apply_program(self.ctx, spec.program, meta, line, f"{attr}.", entries,
+                                f"{self.cls.keras_attr(attr)}.")
+            self.cls.record(attr, ("dynseq",), None, entries)
             return cst.Call(ref, [cst.Arg(x)]), out
         if spec.kind != "leaf":
             raise TranslationError("FWT103", f"self.{attr} ({spec.kind}) cannot be called", line)
@@ -785,6 +864,10 @@ class ForwardTranslator:
     # -- torch functions and tensor methods --
     def torch_function(self, path: str, node: cst.Call):
         line = line_of(node)
+        if path in rnn_fwd.TORCH_FUNCTIONS:         # lists built in forward, zeros/ones (keras_forward_rnn.py)
+            done = rnn_fwd.torch_function(self, path, node)
+            if done is not None:
+                return done
         short = path.rsplit(".", 1)[-1]
         if path == "torch.flatten":
             args = self.tensors_of(node)
@@ -802,6 +885,9 @@ class ForwardTranslator:
             return self.functional_global_pool(short, node)
         if path == "torch.nn.functional.pad":
             return self.functional_pad(node)
+        done = _ops().dispatch(self, path, node)          # torch -> Keras op hatches (keras_forward_ops.py)
+        if done is not None:
+            return done
         rule = self.ctx.owner.index.functions.get(path)
         if rule is not None:
             return self.op(rule, path, node)
@@ -854,6 +940,9 @@ class ForwardTranslator:
 
     def tensor_method(self, name: str, x, meta: Meta, node: cst.Call):
         line = line_of(node)
+        done = _ops().dispatch(self, "." + name, node, receiver=(x, meta))
+        if done is not None:
+            return done
         rest = self.tensors_of(node)
         if name in ("view", "reshape"):
             return self.reshape(x, meta, rest, line)
@@ -967,6 +1056,8 @@ class ForwardTranslator:
         return call(self.refs.keras(keras_path[len("keras."):]), positional, keywords), out
 
     def flatten(self, x, meta: Meta, start, end, line):
+        if (start, end) != (1, -1) and meta.is_tensor and (start, end) != (1, (meta.rank or 0) - 1):
+            return _ops().flatten_range(self, x, meta, start, end, line)
         if start != 1 or end != -1:
             raise TranslationError("FWT202", f"flatten(start_dim={start}, end_dim={end}): only start_dim=1 "
                                              "translates", line)
@@ -1012,7 +1103,7 @@ class ForwardTranslator:
                 raise TranslationError("FWT103", f"view/reshape size not translated: {code(n)}", line)
         shape = tuple(d if isinstance(d, int) and d > 0 else None for d in dims)
         return call(self.refs.ops("reshape"), [x, cst.Tuple([cst.Element(n) for n in nodes])]), \
-            tensor(shape=shape)
+            tensor(shape=shape, integer=meta.integer, info=meta.info)
 
     def flat_view(self, x, meta: Meta, size_node, size: int, line):
         """x.view(-1, N) of an image: Keras flattens (H, W, C); the next Linear's rows are permuted."""
@@ -1034,6 +1125,10 @@ class ForwardTranslator:
         line = line_of(node)
         args = list(node.args)
         seq = args[0].value if args else None
+        if not isinstance(seq, (cst.List, cst.Tuple)) and seq is not None:
+            done = _ops().concat_tuple(self, node, seq)      # torch.cat(parts, dim) of a tuple value
+            if done is not None:
+                return done
         if not isinstance(seq, (cst.List, cst.Tuple)):
             raise TranslationError("FWT103", "torch.cat of something other than a literal list/tuple", line)
         dim_node = None
@@ -1067,9 +1162,12 @@ class ForwardTranslator:
 
     def permute(self, name, x, meta: Meta, rest, line):
         rank = meta.rank
+        consts = [_const(n) for _, n, _ in rest]
+        if rank is None and name == "transpose" and meta.layout == "same" and meta.flat is None and \
+                len(consts) == 2 and all(isinstance(c, int) for c in consts) and (consts[0] < 0) == (consts[1] < 0):
+            return _ops().swapaxes_unknown_rank(self, x, meta, consts[0], consts[1])
         if rank is None:
             raise TranslationError("FWT302", f"{name}: the rank of the tensor is not known", line)
-        consts = [_const(n) for _, n, _ in rest]
         if len(consts) == 1 and isinstance(consts[0], (tuple, list)):
             consts = list(consts[0])
         if not all(isinstance(c, int) for c in consts):
@@ -1088,7 +1186,7 @@ class ForwardTranslator:
         where = list(range(rank)) if meta.layout == "same" else [keras_axis(i, meta) % rank for i in range(rank)]
         keras_perm = tuple(where[p] for p in perm)
         shape = tuple(meta.shape[p] for p in perm) if meta.shape else None
-        out = tensor(shape=shape) if shape else tensor(rank)
+        out = (tensor(shape=shape) if shape else tensor(rank)).with_(integer=meta.integer, info=meta.info)
         if keras_perm == tuple(range(rank)):
             return x, out
         return transpose(self.refs, x, keras_perm), out
@@ -1177,6 +1275,12 @@ class ForwardTranslator:
         axes = tuple(range(1, n + 1))
         out = tensor(shape=(None, meta.channels) + (1,) * n, layout="cf", nonneg=meta.nonneg)
         return call(self.refs.ops(op), [x], [("axis", node_of(axes if n > 1 else 1)), ("keepdims", node_of(True))]), out
+
+
+def _ops():
+    """translator/backends/keras_forward_ops.py (imported late: it builds on this module)."""
+    from . import keras_forward_ops
+    return keras_forward_ops
 
 
 class _PoolSpec:

@@ -81,6 +81,7 @@ class LeafContext:
     sequential: bool = False      # inside keras.Sequential: layer steps only
     consumed: set = field(default_factory=set)
     squeeze: bool = False         # a global pool whose output is only ever flattened: keepdims=False
+    options: dict = field(default_factory=dict)   # facts of the call site (rnn_states: final states used)
 
     @property
     def short(self) -> str:
@@ -226,11 +227,11 @@ def layer_step(ctx: LeafContext, class_name: str, args=(), kwargs=(), role: str 
 
 def apply_leaf(ctx: LeafContext) -> Applied:
     rule = ctx.rule
-    if isinstance(rule, ActivationRule):
-        return activation_module(ctx)
-    hatch = KERAS_HATCHES.get(rule.id)
+    hatch = KERAS_HATCHES.get(rule.id)        # activation modules with arguments have hatches too
     if hatch is not None:
         return hatch(ctx)
+    if isinstance(rule, ActivationRule):
+        return activation_module(ctx)
     args, kwargs = generic_args(ctx)
     out = ctx.meta
     if rule.shape == "dense":
@@ -310,9 +311,9 @@ def pad_step(ctx: LeafContext, n: int, padding) -> Step:
     return layer_step(ctx, f"ZeroPadding{n}D", [node], role="pad")
 
 
-@keras_hatch("conv1d", "conv2d")
+@keras_hatch("conv1d", "conv2d", "conv3d")
 def conv(ctx: LeafContext) -> Applied:
-    n = {"Conv1d": 1, "Conv2d": 2}[ctx.short]
+    n = {"Conv1d": 1, "Conv2d": 2, "Conv3d": 3}[ctx.short]
     mode = ctx.const("padding_mode")
     if mode != "zeros":
         ctx.fail("FWT202", f"padding_mode={mode!r}: only zero padding translates")
@@ -335,8 +336,8 @@ def conv(ctx: LeafContext) -> Applied:
         steps.append(pad_step(ctx, n, padding))
         pads = _ntuple(padding, n) if _is_const(padding) else None
     groups, in_ch, out_ch = ctx.value("groups"), ctx.value("in_channels"), ctx.value("out_channels")
-    if _is_const(groups) and groups > 1 and _is_const(in_ch) and groups == in_ch and _is_const(out_ch) \
-            and out_ch % in_ch == 0:
+    if n < 3 and _is_const(groups) and groups > 1 and _is_const(in_ch) and groups == in_ch and _is_const(out_ch) \
+            and out_ch % in_ch == 0:     # (Keras has no DepthwiseConv3D: Conv3D(groups=C) instead)
         return _depthwise(ctx, n, steps, overrides, out_ch // in_ch, pads)
     args, kwargs = generic_args(ctx, n, overrides)
     cls = f"Conv{n}D"
@@ -394,9 +395,10 @@ def _tf_same(size, k, s):
     return total // 2, out
 
 
-@keras_hatch("max_pooling1d", "max_pooling2d", "average_pooling1d", "average_pooling2d")
+@keras_hatch("max_pooling1d", "max_pooling2d", "average_pooling1d", "average_pooling2d", "max_pooling3d",
+             "average_pooling3d")
 def pool(ctx: LeafContext) -> Applied:
-    n = 1 if ctx.short.endswith("1d") else 2
+    n = int(ctx.short[-2])
     is_max = ctx.short.startswith("Max")
     k = _ntuple(ctx.const("kernel_size"), n)
     stride = ctx.value("stride")
@@ -425,6 +427,11 @@ def pool(ctx: LeafContext) -> Applied:
     out_sizes = [None if size is None else (size + 2 * pi - ki) // si + 1 for size, ki, si, pi in zip(spatial, k, s, p)]
     if ceil:
         exact = all(size is not None and (size + 2 * pi - ki) % si == 0 for size, ki, si, pi in zip(spatial, k, s, p))
+        if not exact and all(size is not None for size in spatial):
+            from .keras_hatches_layers import ceil_avg_pool, ceil_max_pool       # explicit end padding
+            if is_max:
+                return ceil_max_pool(ctx, k, s, p, spatial, kwargs)
+            return ceil_avg_pool(ctx, k, s, p, spatial, include_pad)
         if not exact:
             ctx.fail("FWT202", "ceil_mode=True: Keras pooling has no ceil mode (exact only when the input "
                                "size makes it irrelevant, and the input size is not known here; pass --input-shape)")
@@ -434,7 +441,8 @@ def pool(ctx: LeafContext) -> Applied:
     elif _same_is_exact(spatial, k, s, p):
         kwargs.append(("padding", node_of("same")))
     elif not is_max and not include_pad:
-        ctx.fail("FWT202", "count_include_pad=False with padding: Keras 'same' pads other cells here")
+        from .keras_hatches_layers import ceil_avg_pool       # the mean of the real cells only
+        return ceil_avg_pool(ctx, k, s, p, None, include_pad)
     elif not is_max or ctx.meta.nonneg:
         steps.append(pad_step(ctx, n, _pretty(p)))          # zeros: exact (avg counts them, max sees >= 0)
     elif not ctx.sequential:
@@ -468,9 +476,10 @@ def _same_is_exact(spatial, k, s, p) -> bool:
     return True
 
 
-@keras_hatch("global_average_pooling1d", "global_average_pooling2d", "global_max_pooling1d", "global_max_pooling2d")
+@keras_hatch("global_average_pooling1d", "global_average_pooling2d", "global_max_pooling1d", "global_max_pooling2d",
+             "global_average_pooling3d", "global_max_pooling3d")
 def global_pool(ctx: LeafContext) -> Applied:
-    n = 1 if ctx.short.endswith("1d") else 2
+    n = int(ctx.short[-2])
     is_max = "Max" in ctx.short
     size = ctx.const("output_size")
     if is_max and ctx.const("return_indices"):
@@ -485,9 +494,10 @@ def global_pool(ctx: LeafContext) -> Applied:
         out = tensor(shape=(None, channels) + (1,) * n, layout="cf", nonneg=ctx.meta.nonneg, info="squeezable")
         return Applied([layer_step(ctx, cls, [], [("keepdims", node_of(True))])], out, cls)
     spatial = ctx.meta.spatial or (None,) * n
+    sizes = tuple(i if o is None else o for i, o in zip(spatial, sizes))     # None: that axis is kept
     if any(v is None for v in sizes) or any(i is None or i % o for i, o in zip(spatial, sizes)):
-        ctx.fail("FWT202", f"output_size={size!r}: exact in Keras only as a plain pooling when the input size "
-                           f"is a known multiple of it (pass --input-shape)")
+        from .keras_hatches_layers import adaptive_pool      # Keras' Adaptive*Pooling{n}D: any size
+        return adaptive_pool(ctx, n, is_max, size, sizes, channels)
     check_rest(ctx)
     windows = tuple(i // o for i, o in zip(spatial, sizes))
     cls = f"{'Max' if is_max else 'Average'}Pooling{n}D"
@@ -556,30 +566,7 @@ def embedding(ctx: LeafContext) -> Applied:
                    {"padding_idx": padding_idx} if padding_idx is not None else {})
 
 
-@keras_hatch("lstm", "gru")
-def rnn(ctx: LeafContext) -> Applied:
-    if ctx.const("num_layers") != 1:
-        ctx.fail("FWT202", "num_layers > 1 is not translated yet (stack Keras layers)")
-    if ctx.const("bidirectional"):
-        ctx.fail("FWT202", "bidirectional=True is not translated yet (keras.layers.Bidirectional)")
-    if ctx.const("batch_first") is not True:
-        ctx.fail("FWT202", "batch_first=False (time-major input) is not translated yet")
-    if "proj_size" in ctx.args.defaults and ctx.const("proj_size") != 0:
-        ctx.fail("FWT202", "proj_size has no Keras equivalent")
-    ctx.consumed |= {"dropout"}        # between stacked layers only: no effect with one layer
-    if ctx.meta.rank not in (None, 3):
-        ctx.fail("FWT202", f"applied to a rank-{ctx.meta.rank} tensor (batch, time, features expected)")
-    args, kwargs = generic_args(ctx, overrides={"return_sequences": True})
-    cls = "LSTM" if ctx.short == "LSTM" else "GRU"
-    units = ctx.args.value("hidden_size")
-    units = units if isinstance(units, int) else None
-    m = ctx.meta
-    seq = tensor(shape=(None, m.shape[1] if m.shape else None, units))
-    state = tensor(shape=(1, None, units))
-    states = (state, state) if cls == "LSTM" else (state,)
-    items = (seq, Meta(kind="tuple", items=states) if cls == "LSTM" else state)
-    out = Meta(kind="rnn", items=items, info=cls)
-    return Applied([layer_step(ctx, cls, args, kwargs)], out, cls)
+# recurrent layers and cells: translator/backends/keras_hatches_rnn.py
 
 
 @keras_hatch("relu")

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import libcst as cst
 from libcst.helpers import parse_template_expression
+from libcst.helpers._template import mangle_template, mangled_name
 
+from .. import snippets
+from ..cst_walk import copy_tree, transform
 from ..values import to_node
 
 # torch path prefix -> (local spelling, import statement that provides it)
@@ -26,19 +29,21 @@ class Imports:
         for prefix, local, stmt in _SPELLINGS:
             if path.startswith(prefix):
                 self.needed.add(stmt)
-                return cst.parse_expression(local + path[len(prefix):])
-        return cst.parse_expression(path)
+                return snippets.expression(local + path[len(prefix):])
+        return snippets.expression(path)
 
     def statements(self) -> list[str]:
         return [s for s in self.ORDER if s in self.needed]
 
 
+# `=` without spaces (keyword arguments); a token node, shared by every argument that uses it
+TIGHT = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
+
+
 def call(func: cst.BaseExpression, args=(), kwargs=()) -> cst.Call:
     """func(*args, **kwargs) with nodes; kwargs is a sequence of (name, node)."""
     out = [cst.Arg(a) for a in args]
-    out += [cst.Arg(v, keyword=cst.Name(k), equal=cst.AssignEqual(
-        whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
-        for k, v in kwargs]
+    out += [cst.Arg(v, keyword=cst.Name(k), equal=TIGHT) for k, v in kwargs]
     return cst.Call(func=func, args=out)
 
 
@@ -53,8 +58,26 @@ def _atom(node: cst.BaseExpression) -> cst.BaseExpression:
     return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
 
 
+_TEMPLATES: dict = {}
+
+
 def template(text: str, **nodes) -> cst.BaseExpression:
-    return parse_template_expression(text, **nodes)
+    """`parse_template_expression(text, **nodes)` for expression placeholders: the template is parsed
+    once, then copied with the placeholders replaced by copies of the nodes (as libcst does)."""
+    key = (text, tuple(sorted(nodes)))
+    parsed = _TEMPLATES.get(key)
+    if parsed is None:
+        if len(_TEMPLATES) > 1024:
+            _TEMPLATES.clear()
+        parsed = _TEMPLATES[key] = cst.parse_expression(mangle_template(text, set(nodes)))
+    by_name = {mangled_name(k): v for k, v in nodes.items()}
+    if not all(isinstance(v, cst.BaseExpression) for v in nodes.values()):
+        return parse_template_expression(text, **nodes)
+
+    def leave_name(original, updated):
+        node = by_name.get(updated.value)
+        return updated if node is None else copy_tree(node)
+    return transform(parsed, {cst.Name: leave_name})
 
 
 def to_cf_perm(rank: int) -> tuple:

@@ -15,7 +15,7 @@ import libcst as cst
 
 from ..findings import TranslationError
 from ..ir import UNKNOWN, Layer, Sym, TensorMeta, Val
-from ..cst_walk import all_names
+from ..cst_walk import all_names, node_code, transform
 from ..names import ImportTable, dotted
 from ..positions import line_of
 from ..passes.shapes import SHAPE_FUNCTIONS, ShapeError
@@ -522,34 +522,34 @@ class ForwardTranslator:
         """
         translator = self
 
-        class Fix(cst.CSTTransformer):
-            def visit_Attribute(self, n):
-                self.check(n)
-                return True
+        def check(n):
+            if in_forward and translator.layer_object(n):
+                raise TranslationError("FWT103", f"layer '{cst.Module([]).code_for_node(n)}' used other "
+                                       "than by calling it (its translation includes forward code)",
+                                       _line(n))
 
-            def check(self, n):
-                if in_forward and translator.layer_object(n):
-                    raise TranslationError("FWT103", f"layer '{cst.Module([]).code_for_node(n)}' used other "
-                                           "than by calling it (its translation includes forward code)",
-                                           _line(n))
+        def visit_attribute(n):
+            check(n)
+            return True
 
-            def leave_Name(self, original, updated):
-                self.check(original)
-                meta = translator.env.get(updated.value)
-                if meta is not None and (meta.layout == "cf" or meta.flat_from is not None):
-                    return translator.convert(updated, meta, "cl")[0]
-                return updated
+        def leave_name(original, updated):
+            check(original)
+            meta = translator.env.get(updated.value)
+            if meta is not None and (meta.layout == "cf" or meta.flat_from is not None):
+                return translator.convert(updated, meta, "cl")[0]
+            return updated
 
-            def leave_Call(self, original, updated):
-                path = translator.table.resolve(updated.func)
-                if path is not None and path in translator.rules.layers:
-                    raise TranslationError("FWT103", f"Keras layer '{path}' used in a form not translated "
-                                           "here (e.g. in a container or expression)", _line(original))
-                if path is not None and (path.startswith("keras") or path.startswith("tensorflow")):
-                    raise TranslationError("FWT102", f"no rule for '{path}'", _line(original))
-                return updated
+        def leave_call(original, updated):
+            path = translator.table.resolve(updated.func)
+            if path is not None and path in translator.rules.layers:
+                raise TranslationError("FWT103", f"Keras layer '{path}' used in a form not translated "
+                                       "here (e.g. in a container or expression)", _line(original))
+            if path is not None and (path.startswith("keras") or path.startswith("tensorflow")):
+                raise TranslationError("FWT102", f"no rule for '{path}'", _line(original))
+            return updated
 
-        return node.visit(Fix())
+        # as a CSTTransformer with visit_Attribute, leave_Name and leave_Call would, faster
+        return transform(node, {cst.Name: leave_name, cst.Call: leave_call}, {cst.Attribute: visit_attribute})
 
     # ---- statements ------------------------------------------------------------------------------
     def block(self, statements) -> list:
@@ -597,12 +597,13 @@ class ForwardTranslator:
         if not isinstance(items, (cst.List, cst.Tuple)) or not items.elements:
             raise TranslationError("FWT103", f"{attr}: a Sequential without a literal list of layers", _line(node))
         layers = []
-        for k, el in enumerate(items.elements):
-            found = self.rule_for(el.value.func) if isinstance(el.value, cst.Call) else None
+        from ..frontends.keras_helpers import sequence_items      # helper calls expanded, nested spliced
+        for k, value in enumerate(sequence_items(self, items.elements)):
+            found = self.rule_for(value.func) if isinstance(value, cst.Call) else None
             if found is None:
                 raise TranslationError("FWT103", f"{attr}: item {k} of the Sequential is not a Keras layer "
-                                       "with a rule", _line(el.value))
-            layers.append(self.new_layer(el.value, *found, attr=f"{attr}.{k}"))
+                                       "with a rule", _line(value))
+            layers.append(self.new_layer(value, *found, attr=f"{attr}.{k}"))
         self.attrs.add(attr)
         seq = LayerSequence(attr, layers, line=_line(node))
         self.sequences[key] = seq
@@ -821,7 +822,7 @@ class ForwardTranslator:
             layer.ref = cst.Name(var)
             self.layer_refs[var] = layer
             body = self.restore_layouts(self.block(stmt.body.body), before)
-            codes.add("".join(cst.Module([]).code_for_node(s) for s in body))
+            codes.add("".join(node_code(s) for s in body))
         self.layer_refs.pop(var, None)
         repeated = group[0] is group[-1] and len(group) > 1
         if repeated and self.env_shapes_changed(before_loop):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ..cst_walk import find_all, transform
 from ..findings import TranslationError
 from ..ir import UNKNOWN
 from ..positions import line_of
@@ -14,21 +15,9 @@ from ..values import evaluate, to_node
 
 def _assigned(body) -> set[str]:
     names: set[str] = set()
-
-    class V(cst.CSTVisitor):
-        def visit_AssignTarget(self, node):
-            _collect(node.target, names)
-
-        def visit_AugAssign(self, node):
-            _collect(node.target, names)
-
-        def visit_For(self, node):
-            _collect(node.target, names)
-
-        def visit_FunctionDef(self, node):
-            return False
     for stmt in body:
-        stmt.visit(V())
+        for node in find_all(stmt, (cst.AssignTarget, cst.AugAssign, cst.For), skip=cst.FunctionDef):
+            _collect(node.target, names)
     return names
 
 
@@ -38,6 +27,21 @@ def _collect(target, names):
     elif isinstance(target, (cst.Tuple, cst.List)):
         for el in target.elements:
             _collect(el.value, names)
+
+
+_NAMES_ONLY = {cst.Attribute: ("attr",), cst.Arg: ("keyword",)}   # attribute and keyword names stay
+
+
+def rename(node, mapping: dict[str, str], values: dict | None = None):
+    """`node.visit(_Rename(mapping, values))`, by a faster walk (translator.cst_walk.transform)."""
+    values = values or {}
+
+    def leave_name(original, updated):
+        if updated.value in values:
+            return values[updated.value]
+        new = mapping.get(updated.value)
+        return updated.with_changes(value=new) if new else updated
+    return transform(node, {cst.Name: leave_name}, keep=_NAMES_ONLY)
 
 
 class _Rename(cst.CSTTransformer):
@@ -123,7 +127,7 @@ def inline_call(ft, func: cst.FunctionDef, node: cst.Call, result_name: str | No
         else:
             pre.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(target))], expr)]))
         ft.env[target] = meta
-    renamed = [s.visit(_Rename(mapping, substitutes)) for s in body]
+    renamed = [rename(s, mapping, substitutes) for s in body]
     ret = renamed[-1].body[0]
     result = result_name or ft.fresh_name(f"{func.name.value}_out")
     final = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(result))], ret.value)])
@@ -151,13 +155,4 @@ def _is_return(stmt) -> bool:
 
 
 def _has_return(stmt) -> bool:
-    found = []
-
-    class V(cst.CSTVisitor):
-        def visit_Return(self, node):
-            found.append(node)
-
-        def visit_FunctionDef(self, node):
-            return False
-    stmt.visit(V())
-    return bool(found)
+    return bool(find_all(stmt, cst.Return, skip=cst.FunctionDef))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ..cst_walk import transform
 from ..findings import TranslationError
 from ..positions import line_of
 from ..values import to_node
@@ -16,6 +17,23 @@ from .torch_layers import Emission, hatch
 @hatch("lambda_layer")
 def lambda_layer(ctx) -> Emission:
     raise TranslationError("FWT901", "Lambda layers are inlined by the forward translator", ctx.layer.line)
+
+
+def _substitute(node, names: dict, items: dict):
+    """`node.visit(_Substitute(names, items))`, by a faster walk (translator.cst_walk.transform)."""
+    def leave_subscript(original, updated):
+        if isinstance(original.value, cst.Name) and len(original.slice) == 1:
+            index = original.slice[0].slice
+            if isinstance(index, cst.Index) and isinstance(index.value, cst.Integer):
+                key = (original.value.value, int(index.value.value))
+                if key in items:
+                    return items[key]
+        return updated
+
+    def leave_name(original, updated):
+        return names.get(updated.value, updated)
+    return transform(node, {cst.Subscript: leave_subscript, cst.Name: leave_name},
+                     keep={cst.Attribute: ("attr",), cst.Arg: ("keyword",)})
 
 
 class _Substitute(cst.CSTTransformer):
@@ -69,7 +87,7 @@ def apply_lambda(ft, layer, exprs, metas, call_args, node):
         for p in fn.node.params.params[1:]:
             if p.name.value not in names and p.default is not None:
                 names[p.name.value] = p.default
-        body = fn.node.body.visit(_Substitute(names, items))
+        body = _substitute(fn.node.body, names, items)
         return ft.expr(body)
     helper = ft.functions.get(fn.node.value) if isinstance(fn.node, cst.Name) else None
     if helper is None:

@@ -5,6 +5,8 @@ import libcst as cst
 
 from ..ir import InterfaceTensor, LayerMapping, ModelInfo
 from .torch_code import to_cf_perm
+from .. import snippets
+from ..cst_walk import transform
 from ..values import to_node
 from .torch_forward import CustomRef, ForwardTranslator
 from .torch_sequence import LayerSequence, sequential_ctor
@@ -89,7 +91,7 @@ def interface(names, metas) -> list[InterfaceTensor]:
 def class_def(name: str, base: cst.BaseExpression, init_params: cst.Parameters | None, init_body: list,
               forward_params: list[str], forward_body: list, leading_lines=()) -> cst.ClassDef:
     """class Name(<base>) with __init__ and forward."""
-    skeleton = cst.parse_statement(
+    skeleton = snippets.statement(
         f"class {name}(Base):\n"
         f"    def __init__(self):\n        super().__init__()\n\n"
         f"    def forward(self, {', '.join(forward_params)}):\n        pass\n")
@@ -129,18 +131,12 @@ def save_params(forward_body: list, params: set):
     if not used:
         return forward_body, []
 
-    class Rewrite(cst.CSTTransformer):
-        def leave_Name(self, original, updated):
-            if updated.value in used:
-                return cst.Attribute(cst.Name("self"), cst.Name(updated.value))
-            return updated
+    def leave_name(original, updated):
+        if updated.value in used:
+            return cst.Attribute(cst.Name("self"), cst.Name(updated.value))
+        return updated
 
-        def leave_Attribute(self, original, updated):
-            return updated.with_changes(attr=original.attr)
-
-        def leave_Arg(self, original, updated):
-            return updated.with_changes(keyword=original.keyword)
-
-    body = [stmt.visit(Rewrite()) for stmt in forward_body]
+    keep = {cst.Attribute: ("attr",), cst.Arg: ("keyword",)}     # attribute and keyword names stay
+    body = [transform(stmt, {cst.Name: leave_name}, keep=keep) for stmt in forward_body]
     saved = [assign(cst.Attribute(cst.Name("self"), cst.Name(n)), cst.Name(n)) for n in sorted(used)]
     return body, saved

@@ -44,6 +44,10 @@ def _unwrap(expr, module_ref: str, imports):
             return list(reversed(wrappers)), True
         if text == MARKER:
             return None, False
+        pad = _zero_pad_module(expr, text, imports)
+        if pad is not None:                        # ZeroPadding2D's F.pad(x, (l, r, t, b)): nn.ZeroPad2d
+            wrappers.append(pad)
+            return list(reversed(wrappers)), False
         if text in FUNCTION_MODULES and expr.args:
             extra = [a for a in expr.args[1:]]
             if text == "torch.flatten":
@@ -59,6 +63,18 @@ def _unwrap(expr, module_ref: str, imports):
         return None, False
 
 
+def _zero_pad_module(expr, text, imports):
+    """`F.pad(<input>, (constant pads))` with zeros -> nn.ZeroPad1d/2d/3d((pads)), else None."""
+    if text not in ("F.pad", "torch.nn.functional.pad") or len(expr.args) != 2 or \
+            dotted(expr.args[0].value) != MARKER or expr.args[1].keyword is not None:
+        return None
+    pads = expr.args[1].value
+    if not isinstance(pads, cst.Tuple) or len(pads.elements) not in (2, 4, 6) or \
+            not all(isinstance(e.value, cst.Integer) for e in pads.elements):
+        return None
+    return cst.Call(imports.ref(f"torch.nn.ZeroPad{len(pads.elements) // 2}d"), [cst.Arg(pads)])
+
+
 def apply_sequence(ft, seq: LayerSequence, node: cst.Call):
     """`self.ffn(x)`: apply the layers for sizes, check each is a plain module, record the modules."""
     args = [a for a in node.args if not (a.keyword and a.keyword.value == "training")]
@@ -68,6 +84,7 @@ def apply_sequence(ft, seq: LayerSequence, node: cst.Call):
     first = seq.layers[0].rule
     if meta is not None and first.layout in ("cf", "cl"):
         expr, meta = ft.convert(expr, meta, first.layout)
+    before, ft.pending = ft.pending, []        # the input's own layout change goes before the call
     modules = []
     for layer in seq.layers:
         ft.env[MARKER] = meta
@@ -84,6 +101,7 @@ def apply_sequence(ft, seq: LayerSequence, node: cst.Call):
         modules += [(None, w) for w in wrappers]
         meta = out_meta
     ft.env.pop(MARKER, None)
+    ft.pending = before + ft.pending
     if not seq.modules:
         seq.modules = modules
     return call(ft.self_ref(seq.attr), [expr]), meta

@@ -11,6 +11,7 @@ import libcst as cst
 
 from dataclasses import dataclass
 
+from ..cst_walk import all_names, child_nodes, find_all, node_code, preorder, transform
 from ..backends.torch_forward import CustomRef, ForwardTranslator, input_meta, next_layouts
 from ..backends.torch_module import custom_ctor, save_params
 from ..backends.torch_sequence import LayerSequence, sequential_ctor
@@ -19,8 +20,10 @@ from ..backends.torch_module import interface, layer_mappings
 from ..findings import TranslationError
 from ..ir import UNKNOWN, ModelInfo, Sym, TensorMeta
 from ..names import ImportTable, dotted
+from .. import snippets
 from ..positions import line_of
 from ..values import evaluate, to_node
+from .keras_helpers import expand_helper
 from .keras_weights import is_add_weight, parameter
 from .scopes import function_scope, param_defaults
 
@@ -39,7 +42,8 @@ _BUILD_SHAPES: dict = {}
 
 
 def find_build_shapes(module: cst.Module, table: ImportTable, class_name: str, evaluate) -> list | None:
-    """Input shapes from `m = ClassName(...); m.build((None, ...))` in the file (memoised per module)."""
+    """Input shapes from `m = ClassName(...); m.build((None, ...))` in the file (one walk of the module,
+    memoised per module and class)."""
     key = (id(module), class_name)
     if key not in _BUILD_SHAPES:
         if len(_BUILD_SHAPES) > 256:
@@ -49,28 +53,24 @@ def find_build_shapes(module: cst.Module, table: ImportTable, class_name: str, e
 
 
 def _find_build_shapes(module: cst.Module, table: ImportTable, class_name: str, evaluate) -> list | None:
+    """The first `<instance>.build(shape)` (in source order) on a name bound to `ClassName(...)` before."""
     instances: set[str] = set()
-    found: list | None = None
-
-    class V(cst.CSTVisitor):
-        def visit_Assign(self, node):
+    for node in preorder(module):
+        if type(node) is cst.Assign:
             if isinstance(node.value, cst.Call) and dotted(node.value.func) == class_name:
                 for t in node.targets:
                     if isinstance(t.target, cst.Name):
                         instances.add(t.target.value)
-
-        def visit_Call(self, node):
-            nonlocal found
+        elif type(node) is cst.Call:
             func = node.func
             if (isinstance(func, cst.Attribute) and func.attr.value == "build"
-                    and dotted(func.value) in instances and node.args and found is None):
+                    and dotted(func.value) in instances and node.args):
                 value = evaluate(node.args[0].value)
                 if isinstance(value, (tuple, list)) and value and not isinstance(value[0], (tuple, list)):
-                    found = [tuple(value[1:])]
+                    return [tuple(value[1:])]
                 elif isinstance(value, (tuple, list)) and value:
-                    found = [tuple(v[1:]) for v in value]
-    module.visit(V())
-    return found
+                    return [tuple(v[1:]) for v in value]
+    return None
 
 
 @dataclass
@@ -100,7 +100,7 @@ class LayerList:
 
 def _unroll_comprehension(node: cst.ListComp, scope: dict):
     """The element expressions of `[ctor(v) for v in <constant iterable>]` (None if not constant)."""
-    from ..backends.torch_inline import _Rename
+    from ..backends.torch_inline import rename
     comp = node.for_in
     if comp.inner_for_in is not None or comp.ifs or not isinstance(comp.target, cst.Name):
         return None
@@ -108,7 +108,7 @@ def _unroll_comprehension(node: cst.ListComp, scope: dict):
     if values is None:
         return None
     name = comp.target.value
-    return [node.elt.visit(_Rename({}, {name: to_node(v)})) for v in values]
+    return [rename(node.elt, {}, {name: to_node(v)}) for v in values]
 
 
 def _is_repeat(node: cst.ListComp) -> bool:
@@ -206,7 +206,7 @@ class SubclassTranslator:
             if not isinstance(layer, (CustomRef, LayerSequence)) and id(layer) not in ft.emissions:
                 self.emit_unused(ft, layer)
         uses_training = any(p.name.value == "training" for p in call.params.params)
-        body = [s.visit(_TrainingFlag()) for s in body] if uses_training else body
+        body = [training_flag(s) for s in body] if uses_training else body
         body, saved = self.saved_params(init, call, body, init_statements + build_statements)
         forward = call.with_changes(name=cst.Name("forward"),
                                     params=call.params.with_changes(params=_close([call.params.params[0]] + params)),
@@ -259,7 +259,7 @@ class SubclassTranslator:
             if _is_super_call(stmt, "build") or _sets_built(stmt):
                 continue
             if rename != "input_shape":
-                stmt = stmt.visit(_RenameName(rename, "input_shape"))
+                stmt = rename_name(stmt, rename, "input_shape")
             out.append(stmt)
         return out
 
@@ -297,11 +297,21 @@ class SubclassTranslator:
                 continue
             if not isinstance(small.value, cst.Call):
                 continue
+            ft.layer_helpers = self.owner.helpers     # `self.conv = conv3x3(...)`: a helper returning a layer
+            small = small.with_changes(value=expand_helper(small.value, ft.layer_helpers, self.owner.inlined)
+                                       or small.value)
             func = small.value.func
             if self.owner.table.resolve(small.value.func) == "keras.Sequential":
                 found[id(stmt)] = ft.new_sequence(attr, small.value, f"self.{attr}")
+                self.owner.inlined |= ft.inlined
                 continue
             if isinstance(func, cst.Name) and func.value in ft.custom_classes:
+                passed = sorted(_framework_refs(cst.Tuple([cst.Element(a.value) for a in small.value.args]),
+                                                self.owner.table)) if small.value.args else []
+                if passed:      # e.g. BasicBlock(..., downsample=keras.Sequential([...])): stays Keras
+                    raise TranslationError("FWT103", f"self.{attr}: {func.value}(...) gets Keras objects as "
+                                           f"arguments ({', '.join(passed)}), which are not translated there",
+                                           line_of(stmt))
                 ref = CustomRef(attr, func.value, small.value, line_of(stmt))
                 ft.attrs.add(attr)
                 ft.layers.append(ref)
@@ -361,14 +371,16 @@ class SubclassTranslator:
         params = {p.name.value for p in list(init.params.params[1:]) + list(init.params.kwonly_params)}
         params -= {p.name.value for p in call.params.params} | _assigned_in(body)
         body, saved = save_params(body, params)
-        kept = {cst.Module([]).code_for_node(s).strip() for s in init_statements}
+        if not saved:
+            return body, []
+        kept = {node_code(s).strip() for s in init_statements}
         for stmt in saved:
-            target = cst.Module([]).code_for_node(stmt).strip()
+            target = node_code(stmt).strip()
             name = target.split("=")[0].strip()
             if target not in kept and any(c.startswith(name + " =") for c in kept):
                 raise TranslationError("FWT103", f"forward needs the __init__ argument '{name[5:]}' but "
                                        f"{name} holds something else", self.line)
-        return body, [s for s in saved if cst.Module([]).code_for_node(s).strip() not in kept]
+        return body, [s for s in saved if node_code(s).strip() not in kept]
 
     def rewrite_init(self, ft: ForwardTranslator, init, statements: list, layers: dict, symbolic_rank,
                      saved: list = ()):
@@ -392,7 +404,7 @@ class SubclassTranslator:
                     continue     # a layer that is plain code in forward (e.g. Flatten)
                 body.append(stmt.with_changes(body=[small.with_changes(value=emission.ctor)]))
             elif _is_super_init(stmt):
-                body.append(cst.parse_statement("super().__init__()").with_changes(
+                body.append(snippets.statement("super().__init__()").with_changes(
                     leading_lines=stmt.leading_lines))
             elif _assigns_add_weight(stmt):
                 small = stmt.body[0]
@@ -402,7 +414,7 @@ class SubclassTranslator:
             else:
                 body.append(ft.opaque(stmt, in_forward=False))
         if init is None:
-            init = cst.parse_statement("def __init__(self):\n    super().__init__()\n")
+            init = snippets.statement("def __init__(self):\n    super().__init__()\n")
             body = list(init.body.body) + body
         body = body + list(saved)
         if ft.pinned:       # right after super().__init__()
@@ -443,37 +455,32 @@ def _comment(code: str, message: str) -> list:
 
 def _framework_refs(node, table: ImportTable) -> set[str]:
     found: set[str] = set()
-
-    class V(cst.CSTVisitor):
-        def visit_Attribute(self, n):
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if type(n) is cst.Attribute or type(n) is cst.Name:
             path = table.resolve(n)
             if path and (path.startswith("keras") or path.startswith("tensorflow")):
                 found.add(path)
-                return False
-            return True
-
-        def visit_Name(self, n):
-            path = table.resolve(n)
-            if path and (path.startswith("keras") or path.startswith("tensorflow")):
-                found.add(path)
-    node.visit(V())
+                continue
+        stack.extend(child_nodes(n))
     return found
 
 
 def _names(node, keywords: bool = True) -> set[str]:
     """Names used in a node (`keywords=False`: not counting keyword-argument names)."""
+    if keywords:
+        return all_names(node)
     found: set[str] = set()
-
-    class V(cst.CSTVisitor):
-        def visit_Name(self, n):
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if type(n) is cst.Name:
             found.add(n.value)
-
-        def visit_Arg(self, n):
-            if n.keyword is not None and not keywords:
-                n.value.visit(self)
-                return False
-            return True
-    node.visit(V())
+        elif type(n) is cst.Arg:
+            stack.append(n.value)
+        else:
+            stack.extend(child_nodes(n))
     return found
 
 
@@ -495,13 +502,10 @@ def _extend_scope(scope: dict, statements: list) -> dict:
 
 def _assigned_in(body: list) -> set[str]:
     names: set[str] = set()
-
-    class V(cst.CSTVisitor):
-        def visit_AssignTarget(self, node):
+    for stmt in body:
+        for node in find_all(stmt, cst.AssignTarget):
             if isinstance(node.target, cst.Name):
                 names.add(node.target.value)
-    for stmt in body:
-        stmt.visit(V())
     return names
 
 
@@ -537,15 +541,11 @@ def _assigns_add_weight(stmt) -> bool:
             and isinstance(stmt.body[0], cst.Assign) and is_add_weight(stmt.body[0].value))
 
 
-class _RenameName(cst.CSTTransformer):
-    def __init__(self, old: str, new: str):
-        self.old, self.new = old, new
-
-    def leave_Name(self, original, updated):
-        return updated.with_changes(value=self.new) if updated.value == self.old else updated
-
-    def leave_Attribute(self, original, updated):
-        return updated.with_changes(attr=original.attr)
+def rename_name(node, old: str, new: str):
+    """Name `old` -> `new` (attribute names excepted)."""
+    def leave_name(original, updated):
+        return updated.with_changes(value=new) if updated.value == old else updated
+    return transform(node, {cst.Name: leave_name}, keep={cst.Attribute: ("attr",)})
 
 
 def _close(params: list) -> list:
@@ -564,14 +564,11 @@ def _is_super_init(stmt) -> bool:
             and dotted(call.func.value.func) == "super")
 
 
-class _TrainingFlag(cst.CSTTransformer):
-    """`training` (the Keras call argument) -> `self.training`; `training=` keywords are dropped."""
-
-    def leave_Name(self, original, updated):
+def training_flag(node):
+    """`training` (the Keras call argument) -> `self.training`."""
+    def leave_name(original, updated):
         return cst.Attribute(cst.Name("self"), cst.Name("training")) if updated.value == "training" else updated
-
-    def leave_Attribute(self, original, updated):
-        return updated.with_changes(attr=original.attr)
+    return transform(node, {cst.Name: leave_name}, keep={cst.Attribute: ("attr",)})
 
     def leave_Arg(self, original, updated):
         if original.keyword is not None and original.keyword.value == "training":

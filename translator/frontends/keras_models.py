@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from ..findings import TranslationError
-from ..cst_walk import all_names
+from ..cst_walk import all_names, find_all
 from ..names import ImportTable, dotted
 from ..positions import line_of
 
@@ -306,14 +306,7 @@ def _sequentials_used_as_layers(sites: list, statements: list) -> list:
 
 
 def _calls(node, name: str) -> bool:
-    found = []
-
-    class V(cst.CSTVisitor):
-        def visit_Call(self, n):
-            if isinstance(n.func, cst.Name) and n.func.value == name:
-                found.append(n)
-    node.visit(V())
-    return bool(found)
+    return any(isinstance(n.func, cst.Name) and n.func.value == name for n in find_all(node, cst.Call))
 
 
 def _list_bound_to(name: str, graph: list):

@@ -35,6 +35,18 @@ ORDERED_DICT = ("collections.OrderedDict", "OrderedDict")
 HARMLESS = {"inplace", "device"}
 
 
+# torch modules without a Keras counterpart, and what to write instead (in the FWT101 finding).
+_WRITE_OUT = ("write it out with nn.MultiheadAttention, nn.LayerNorm, nn.Linear and nn.Dropout, which translate "
+              "exactly (fixtures/torch_to_keras/transformer_encoder.torch.py)")
+NO_RULE_HINTS = {
+    "torch.nn.TransformerEncoderLayer": "Keras has no transformer encoder layer; " + _WRITE_OUT,
+    "torch.nn.TransformerDecoderLayer": "Keras has no transformer decoder layer; " + _WRITE_OUT,
+    "torch.nn.TransformerEncoder": "Keras has no transformer encoder; " + _WRITE_OUT,
+    "torch.nn.TransformerDecoder": "Keras has no transformer decoder; " + _WRITE_OUT,
+    "torch.nn.Transformer": "Keras has no transformer model; " + _WRITE_OUT,
+}
+
+
 def resolve(node: cst.BaseExpression, table: ImportTable) -> str | None:
     return canonical_torch(table.resolve(node))
 
@@ -146,7 +158,7 @@ def bind(call: cst.Call, signature: list[str], scope: dict, what: str) -> Bound:
 @dataclass
 class ModSpec:
     """One module constructor of the torch source."""
-    kind: str                      # leaf | sequential | instance | param | none | helper
+    kind: str                      # leaf | sequential | instance | param | none | helper | dynseq | mlist | mdict
     node: cst.BaseExpression | None
     line: int
     torch_path: str | None = None  # canonical torch class (leaf) / class name (instance)
@@ -157,16 +169,19 @@ class ModSpec:
     helper: str | None = None      # helper: function name
     inner: "ModSpec | None" = None  # helper: the module it returns (its parameters symbolic)
     uses: list = field(default_factory=list)        # metas it was applied to (filled by the backend)
+    program: Any = None            # dynseq / mlist: the items built at run time (frontends/torch_lists.Program)
 
     @property
     def short(self) -> str:
         if self.kind == "leaf":
             return self.torch_path.rsplit(".", 1)[-1]
-        return {"sequential": "Sequential", "instance": str(self.torch_path)}.get(self.kind, self.kind)
+        return {"sequential": "Sequential", "instance": str(self.torch_path), "dynseq": "Sequential",
+                "mlist": "ModuleList", "mdict": "ModuleDict"}.get(self.kind, self.kind)
 
 
 class SpecBuilder:
     """Turns module constructor expressions into ModSpecs."""
+    driver = None                       # the torch -> Keras driver (helpers that build lists read through it)
 
     def __init__(self, rules: RuleSet, index: TorchIndex, table: ImportTable, classes: dict, helpers: dict):
         self.rules = rules
@@ -202,7 +217,9 @@ class SpecBuilder:
             return ModSpec("leaf", node, line, torch_path=path, rule=rule,
                            args=bind(node, signature, scope, f"torch.nn.{what}"))
         if is_torch(path):
-            raise TranslationError("FWT101", f"{path} has no rule for the torch -> Keras direction", line)
+            hint = NO_RULE_HINTS.get(path)
+            raise TranslationError("FWT101", f"{path} has no rule for the torch -> Keras direction"
+                                   + (f": {hint}" if hint else ""), line)
         raise TranslationError("FWT103", f"module expression not recognised: {_code(node)[:60]}", line)
 
     def sequential(self, node: cst.Call, scope: dict, params) -> ModSpec:
@@ -241,10 +258,21 @@ class SpecBuilder:
         scope = {p: Sym(p) for p in params}
         self._helper_stack.append(name)
         try:
-            inner = self.spec(ret, scope, params)
+            if _builds_at_run_time(ret, self.table) and self.driver is not None:
+                from .torch_lists import read_helper       # layers = []; ...; return nn.Sequential(*layers)
+                inner = read_helper(self.driver, func, ret)
+            else:
+                inner = self.spec(ret, scope, params)
         finally:
             self._helper_stack.pop()
         return ModSpec("helper", node, line, helper=name, inner=inner)
+
+
+def _builds_at_run_time(ret, table) -> bool:
+    """nn.Sequential(*layers) / nn.ModuleList(...): a container filled by the statements before it."""
+    return isinstance(ret, cst.Call) and (
+        resolve(ret.func, table) in ("torch.nn.ModuleList", "torch.nn.ModuleDict")
+        or resolve(ret.func, table) == SEQUENTIAL and any(a.star for a in ret.args))
 
 
 def returned_module(func: cst.FunctionDef) -> cst.BaseExpression | None:

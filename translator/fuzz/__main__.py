@@ -1,4 +1,6 @@
-"""Command line: python -m translator.fuzz --count N --seed S [--jobs J] [--shrink I] [--show I]
+"""Command line: python -m translator.fuzz [--to torch|keras] --count N --seed S [--jobs J] [--shrink I] [--show I]
+
+`--to keras` fuzzes the other direction: random torch models translated to Keras (torch_main.py).
 
 Prints one line per model (index, outcome, max relative error per layout, form, families), the
 details of every failure (source, translation, message), and a final line
@@ -40,12 +42,16 @@ def _report_failure(i: int, spec, outcome, out) -> None:
 def _parse(argv):
     p = argparse.ArgumentParser(prog="python -m translator.fuzz", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--to", choices=("torch", "keras"), default="torch",
+                   help="torch: random Keras models translated to torch (default); keras: random torch "
+                        "models translated to Keras (translator/fuzz/torch_*.py)")
     p.add_argument("--count", type=int, default=100, help="number of models (default 100)")
     p.add_argument("--seed", type=int, default=0, help="hypothesis seed (default 0)")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--layouts", default="native,keep", help="layouts to compare (default native,keep)")
     p.add_argument("--max-steps", type=int, default=6, help="max layers/steps per model (default 6)")
-    p.add_argument("--forms", default="sequential,functional")
+    p.add_argument("--forms", default="sequential,functional",
+                   help="--to torch: sequential,functional; --to keras: sequential,subclassed")
     p.add_argument("--show", type=int, action="append", default=[],
                    help="print this model's source and translation (repeatable); runs only these")
     p.add_argument("--save", metavar="DIR", help="write each failing model's source to DIR")
@@ -101,6 +107,9 @@ def main(argv=None) -> int:
     layouts = tuple(x for x in args.layouts.split(",") if x)
     forms = tuple(x for x in args.forms.split(",") if x)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if args.to == "keras":
+        from .torch_main import main_keras
+        return main_keras(args, layouts)
     if args.shrink is not None:
         return _shrink(args, layouts, forms)
 

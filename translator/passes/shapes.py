@@ -108,6 +108,12 @@ def pool(args, shapes):
     return [(s[0],) + spatial + (s[-1],)]
 
 
+@shape_fn("adaptive_pool")
+def adaptive_pool(args, shapes):
+    s = shapes[0]
+    return [(s[0],) + as_tuple(args["output_size"], len(s) - 2) + (s[-1],)]
+
+
 @shape_fn("global_pool")
 def global_pool(args, shapes):
     s = shapes[0]

@@ -80,10 +80,16 @@ class LayerRule:
     source: str = ""
 
     def param(self, keras_name: str) -> Param | None:
-        for p in self.params:
-            if p.keras == keras_name or keras_name in p.keras2:
-                return p
-        return None
+        """The first param named `keras_name` (or with it as a Keras 2 spelling); indexed on first use."""
+        cached = self.__dict__.get("_param_index")
+        if cached is None or cached[0] is not self.params or cached[1] != len(self.params):
+            index: dict = {}
+            for p in self.params:
+                index.setdefault(p.keras, p)
+                for alias in p.keras2:
+                    index.setdefault(alias, p)
+            cached = self.__dict__["_param_index"] = (self.params, len(self.params), index)
+        return cached[2].get(keras_name)
 
     @property
     def keras_params(self) -> list[Param]:

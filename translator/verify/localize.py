@@ -124,10 +124,11 @@ def _to_numpy_list(value) -> list | None:
         return None
 
 
-def capture_keras(keras_model, keras_in, layers_with_activation) -> dict:
+def capture_keras(keras_model, keras_in, layers_with_activation, call=None) -> dict:
     """{id(layer): {"inputs", "outputs", "pre"}} for the first call of each given layer.
 
-    `layers_with_activation` is [(layer, activation name or None)]."""
+    `layers_with_activation` is [(layer, activation name or None)]; `call(model)` runs the model
+    (default: `model(keras_in, training=False)`)."""
     import keras
     records: dict = {}
     wrapped = []
@@ -155,7 +156,10 @@ def capture_keras(keras_model, keras_in, layers_with_activation) -> dict:
         layer.call = wrapper
         wrapped.append(layer)
     try:
-        keras_model(keras_in, training=False)
+        if call is not None:
+            call(keras_model)
+        else:
+            keras_model(keras_in, training=False)
     finally:
         for layer in wrapped:
             try:

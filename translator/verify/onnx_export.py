@@ -31,8 +31,10 @@ def _silenced():
     return stack
 
 
-def export_keras(model, arrays, workdir: str, opset: int | None = None) -> tuple[bytes, str, str | None]:
-    """(ONNX bytes, exporter name, note). `arrays` are the numpy inputs the model is verified on."""
+def export_keras(model, arrays, workdir: str, opset: int | None = None,
+                 positional: bool = False) -> tuple[bytes, str, str | None]:
+    """(ONNX bytes, exporter name, note). `arrays` are the numpy inputs the model is verified on.
+    `positional`: several inputs are separate `call` arguments (see timing.keras_runner)."""
     import tensorflow as tf
 
     specs = [tf.TensorSpec((None,) + tuple(a.shape[1:]), tf.as_dtype(a.dtype), name=f"input_{i}")
@@ -41,28 +43,39 @@ def export_keras(model, arrays, workdir: str, opset: int | None = None) -> tuple
     path = os.path.join(workdir, "keras.onnx")
     errors = []
     try:
+        from .tf2onnx_ops import register
+        register()
+    except Exception as exc:  # noqa: BLE001 - only extra op lowerings; the export may still work
+        errors.append(f"extra tf2onnx ops not registered: {type(exc).__name__}: {exc}")
+    try:
+        if positional and len(specs) > 1:
+            raise ExportError("several positional inputs: exported through a tf.function")
         kwargs = {"input_signature": signature, "verbose": False}
         if opset is not None:
             kwargs["opset_version"] = opset
         with _silenced():
             model.export(path, format="onnx", **kwargs)
         with open(path, "rb") as handle:
-            return handle.read(), "keras model.export(format='onnx')", None
+            data = handle.read()
+        check(data)       # Keras' export can leave TensorFlow-only nodes (StatefulPartitionedCall)
+        return data, "keras model.export(format='onnx')", None
     except Exception as exc:  # noqa: BLE001 - reported, then the fallback is tried
-        errors.append(f"model.export: {type(exc).__name__}: {_first_lines(exc)}")
+        errors.append(f"model.export: {type(exc).__name__}: {_first_lines(exc, 3)}")
     try:
         import tf2onnx
         single = len(specs) == 1
 
         @tf.function(input_signature=specs)
         def forward(*xs):
+            if positional:
+                return model(*xs, training=False)
             return model(xs[0] if single else list(xs), training=False)
 
         with _silenced():
             proto, _ = tf2onnx.convert.from_function(forward, input_signature=specs,
                                                      opset=opset or 17)
         return proto.SerializeToString(), "tf2onnx.convert.from_function", \
-            "model.export(format='onnx') failed; exported with tf2onnx.convert.from_function"
+            "exported with tf2onnx.convert.from_function (" + errors[-1].splitlines()[0] + ")"
     except Exception as exc:  # noqa: BLE001
         errors.append(f"tf2onnx: {type(exc).__name__}: {_first_lines(exc)}")
     raise ExportError("Keras model could not be exported to ONNX:\n" + "\n".join(errors))

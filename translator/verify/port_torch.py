@@ -32,6 +32,8 @@ from ..rules import load_rules
 from ..rules.transforms import INVERSES, WEIGHT_TRANSFORMS
 from ..rules.transforms_inverse import gather_inverse
 from .port import PortError, _rule_by_class, _weight_name
+from .port_torch_rnn import is_rnn, port_rnn
+from .port_torch_tied import port_tied
 
 SKIP_TENSORS = {"num_batches_tracked"}
 
@@ -73,10 +75,15 @@ class _Porter:
     extras: dict
     done: list = field(default_factory=list)
     by_keras_class: dict = field(default_factory=dict)
+    pairs: list = field(default_factory=list)     # (torch path, torch leaf, Keras layer)
+    dry: bool = False                             # pair only (localisation), assign nothing
 
     def walk(self, tm, km, path: str) -> None:
         import torch
         rule = _torch_rule(tm, self.rules)
+        if rule is not None and is_rnn(tm):     # reached without its Keras parent: one layer only
+            port_rnn(self, tm, None, None, path, keras_layer=km)
+            return
         if rule is not None:
             self.leaf(tm, km, path)
             return
@@ -92,9 +99,20 @@ class _Porter:
                 self.walk(child, layer, f"{path}.{name}" if path else name)
             return
         if isinstance(tm, (torch.nn.ModuleList, torch.nn.ModuleDict)):
-            raise PortError(f"'{path}': {type(tm).__name__} is not translated yet")
+            self.container(tm, km, path)
+            return
         for name, child in tm.named_children():
             if not _has_tensors(child):
+                continue
+            child_path = f"{path}.{name}" if path else name
+            if self.extras.get(child_path, {}).get("tied_to"):          # a Linear sharing an Embedding's matrix
+                port_tied(self, tm, km, name, child_path, self.extras[child_path])
+                continue
+            if type(child).__name__ == "TransformerEncoderLayer":      # one Keras layer per torch sublayer
+                self.encoder_layer(child, km, _keras_attr(name), child_path)
+                continue
+            if is_rnn(child) and _torch_rule(child, self.rules) is not None:    # one Keras layer per torch layer
+                port_rnn(self, child, km, _keras_attr(name), f"{path}.{name}" if path else name)
                 continue
             sub = getattr(km, _keras_attr(name), None)
             if sub is None:
@@ -106,7 +124,24 @@ class _Porter:
         if own:
             raise PortError(f"'{path or '<root>'}' ({type(tm).__name__}) holds its own tensors {own}: not translated")
 
-    def leaf(self, tm, km, path: str) -> None:
+    def container(self, tm, km, path: str) -> None:
+        """nn.ModuleList -> a Python list of Keras layers (by index); nn.ModuleDict -> a dict (by key)."""
+        import torch
+        if isinstance(tm, torch.nn.ModuleDict):
+            if not hasattr(km, "keys") or set(km.keys()) != set(tm.keys()):
+                raise PortError(f"'{path}': ModuleDict keys {sorted(tm.keys())} vs Keras "
+                                f"{sorted(km.keys()) if hasattr(km, 'keys') else type(km).__name__}")
+            pairs = [(k, tm[k], km[k]) for k in tm.keys()]
+        else:
+            if not isinstance(km, (list, tuple)) or len(km) != len(tm):
+                raise PortError(f"'{path}': a ModuleList of {len(tm)} vs Keras {type(km).__name__}"
+                                f"{f' of {len(km)}' if isinstance(km, (list, tuple)) else ''}")
+            pairs = [(str(i), child, layer) for i, (child, layer) in enumerate(zip(tm, km))]
+        for name, child, layer in pairs:
+            if _has_tensors(child):
+                self.walk(child, layer, f"{path}.{name}" if path else name)
+
+    def leaf(self, tm, km, path: str, state: dict | None = None) -> None:
         import numpy as np
         if _is_keras_sequential(km):
             weighted = [layer for layer in km.layers if _keras_weighted(layer)]
@@ -114,10 +149,17 @@ class _Porter:
                 raise PortError(f"torch '{path}' ({type(tm).__name__}) vs a keras.Sequential with "
                                 f"{len(weighted)} layers with weights")
             km = weighted[0]
+        self.pairs.append((path, tm, km))
+        if self.dry:
+            return
+        if type(tm).__name__ == "MultiheadAttention":
+            self.attention(tm, km, path)
+            return
         rule = self.by_keras_class.get(type(km).__name__)
         if rule is None:
             raise PortError(f"Keras layer '{km.name}' ({type(km).__name__}) has no rule with weights")
-        state = {k: v.detach().cpu().numpy() for k, v in tm.state_dict().items() if k not in SKIP_TENSORS}
+        if state is None:
+            state = {k: v.detach().cpu().numpy() for k, v in tm.state_dict().items() if k not in SKIP_TENSORS}
         weights = {_weight_name(w): w for w in km.weights}
         used = set()
         extra = self.extras.get(path, {})
@@ -143,6 +185,7 @@ class _Porter:
                 inverse = INVERSES.get(specs[0].transform)
                 if inverse is None:
                     raise PortError(f"rule '{rule.id}': the transform '{specs[0].transform}' has no inverse")
+                meta["keras_shape"] = tuple(weights[keras_name].shape)    # for inverses that reshape
                 value = WEIGHT_TRANSFORMS[inverse](state[specs[0].torch], meta)
             else:
                 fn = gather_inverse([s.transform for s in specs])
@@ -161,6 +204,48 @@ class _Porter:
         left = set(state) - used
         if left:
             raise PortError(f"torch '{path}' ({type(tm).__name__}): tensors not ported: {sorted(left)}")
+
+
+    def attention(self, tm, km, path: str) -> None:
+        """nn.MultiheadAttention -> keras.layers.MultiHeadAttention: the packed in_proj split into the
+        query/key/value EinsumDense kernels (translator/rules/transforms_inverse_attention.py)."""
+        import numpy as np
+        from ..rules.transforms_inverse_attention import multihead_attention_weights
+        if type(km).__name__ != "MultiHeadAttention":
+            raise PortError(f"torch '{path}' (MultiheadAttention) vs Keras {type(km).__name__}")
+        state = {k: v.detach().cpu().numpy() for k, v in tm.state_dict().items()}
+        try:
+            parts = multihead_attention_weights(state, tm.num_heads)
+        except ValueError as exc:
+            raise PortError(f"torch '{path}': {exc}") from None
+        for attr, weights in parts.items():
+            dense = getattr(km, attr)
+            for name, value in weights.items():
+                variable = getattr(dense, name, None)
+                if variable is None or tuple(variable.shape) != tuple(value.shape):
+                    raise PortError(f"shape mismatch porting torch '{path}' -> Keras '{km.name}/{attr}/{name}': "
+                                    f"{value.shape} vs {None if variable is None else tuple(variable.shape)}")
+                variable.assign(np.ascontiguousarray(value).astype("float32"))
+                self.done.append((f"{path}.{attr}", f"{km.name}/{attr[1:-len('_dense')]}/{name}"))
+        for attr in ("_query_dense", "_key_dense", "_value_dense", "_output_dense"):
+            if getattr(getattr(km, attr), "bias", None) is not None and "bias" not in parts[attr]:
+                raise PortError(f"Keras '{km.name}' has biases that torch '{path}' has not")
+
+
+    def encoder_layer(self, tm, parent, attr: str, path: str) -> None:
+        """nn.TransformerEncoderLayer -> the Keras layers `attr` (attention), `attr`_linear1/2 and
+        `attr`_norm1/2 of the parent (translator/backends/keras_hatches_attention.py)."""
+        def layer(suffix):
+            km = getattr(parent, attr + suffix, None)
+            if km is None:
+                raise PortError(f"Keras {type(parent).__name__} has no attribute '{attr + suffix}' for torch '{path}'")
+            return km
+        self.pairs.append((path + ".self_attn", tm.self_attn, layer("")))
+        if self.dry:
+            return
+        self.attention(tm.self_attn, layer(""), path + ".self_attn")
+        for name in ("linear1", "linear2", "norm1", "norm2"):
+            self.leaf(getattr(tm, name), layer("_" + name), f"{path}.{name}")
 
 
 def _unflatten_rows(kernel, channels: int):
@@ -191,6 +276,15 @@ def port_weights_to_keras(torch_module, keras_model, mapping=None):
     porter = _Porter(rules, _extras_of(mapping), by_keras_class=_rule_by_class(rules))
     porter.walk(torch_module, keras_model, "")
     return porter.done
+
+
+def pair_leaves(torch_module, keras_model) -> list:
+    """[(torch path, torch leaf module, Keras layer)] for every torch leaf with weights, paired as
+    porting pairs them (in torch module order); nothing is assigned."""
+    rules = load_rules()
+    porter = _Porter(rules, {}, by_keras_class=_rule_by_class(rules), dry=True)
+    porter.walk(torch_module, keras_model, "")
+    return porter.pairs
 
 
 def port_weights_any(a, b, mapping=None):

@@ -17,10 +17,13 @@ VARIANTS = (
     ("ort_keras", "onnxruntime, keras export"),
     ("ort_torch", "onnxruntime, torch export"),
 )
-RATIOS = (
+RATIOS = (       # translated / original
     ("torch/keras", "ratio torch / keras"),
     ("torch_compile/keras", "ratio torch.compile / keras"),
     ("ort_torch/ort_keras", "ratio onnxruntime torch / keras"),
+    ("keras/torch", "ratio keras / torch"),
+    ("keras/torch_compile", "ratio keras / torch.compile"),
+    ("ort_keras/ort_torch", "ratio onnxruntime keras / torch"),
 )
 
 
@@ -108,8 +111,9 @@ def render(report: dict) -> str:
             text += f"; {weights['ported']} tensors ported"
         lines.append(f"  weights    {text}")
     if job.get("atol") is not None:
-        lines.append(f"  tolerance  |torch - keras| <= {job['atol']:g} x max(1, output scale) + "
-                     f"{job['rtol']:g} x |keras|")
+        t, o = ("keras", "torch") if job.get("to") == "keras" else ("torch", "keras")
+        lines.append(f"  tolerance  |{t} - {o}| <= {job['atol']:g} x max(1, output scale) + "
+                     f"{job['rtol']:g} x |{o}|")
     checks = report.get("checks") or []
     if checks:
         lines.append("")

@@ -29,8 +29,7 @@ from .report import exit_code, verdict
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 KERAS_WEIGHT_SUFFIXES = (".keras", ".weights.h5", ".h5", ".hdf5")
 TORCH_WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
-NO_TORCH_TO_KERAS = ("converting PyTorch weights to Keras needs the PyTorch -> Keras translation, which is not "
-                     "available yet: only Keras -> torch works for now (--to torch with a Keras weight file)")
+KERAS_OUTPUT_SUFFIX = ".weights.h5"
 
 
 @dataclass
@@ -58,6 +57,7 @@ class Options:
     timeout: float = 600.0
     opset: int | None = None
     save_onnx: str | None = None
+    isolate: bool = True                # False: run the worker's body in this process (no time limit)
 
 
 class Failed(Exception):
@@ -165,6 +165,15 @@ def run_worker(job: dict, timeout: float, progress=None) -> dict:
     return report
 
 
+def run_inline(job: dict) -> dict:
+    """The worker's body in this process: user code runs here, without a time limit (tests, and
+    library callers who already run untrusted code in their own sandbox). The report is the one the
+    worker would write (round-tripped through JSON, like the worker's)."""
+    from .worker import _jsonable, execute
+    job["report"] = None
+    return json.loads(json.dumps(execute(job), default=_jsonable))
+
+
 def _kill_group(proc) -> None:
     """Kill the worker and whatever it started (its own process group, created for it)."""
     try:
@@ -239,7 +248,9 @@ def _translate(opts: Options, specs):
         names = ", ".join(m.name for m in result.models) or "none"
         what = (f"cannot tell which translated model the entry {opts.entry!r} builds: give --name" if opts.entry
                 and len(result.models) > 1 else "give --entry: the file holds several models"
-                if len(result.models) > 1 else "no model was translated")
+                if len(result.models) > 1 else "no model was translated" + (
+                    " (--to keras takes a file with a PyTorch model)" if opts.to == "keras" else
+                    " (--to torch takes a file with a Keras model)"))
         raise Failed("translate", f"{what} (translated models: {names})" + (f"\n{problems}" if problems else ""))
     entry = opts.entry or default_entry(path.read_text(encoding="utf-8"), info.name)
     return result, info, entry
@@ -252,13 +263,27 @@ def _specs(opts: Options):
         raise Failed("input specification", str(exc)) from None
 
 
-def _resolve_specs(specs, info):
+def original_interface(info, to: str) -> list[dict]:
+    """The translated model's inputs with their shapes in the ORIGINAL's axis order (what --input
+    gives): Keras order for a Keras original, torch order (the recorded permutation applied to the
+    Keras shape) for a torch original."""
+    out = []
+    for t in info.inputs:
+        shape = t.keras_shape
+        if to == "keras" and shape is not None and t.permute and len(t.permute) == len(shape):
+            shape = tuple(shape[p] for p in t.permute)
+        out.append({"name": t.name, "keras_shape": shape})
+    return out
+
+
+def _resolve_specs(specs, info, to: str = "torch"):
+    interface = original_interface(info, to)
     if not specs:
         try:
-            specs = default_specs(info.inputs)
+            specs = default_specs(interface)
         except InputSpecError as exc:
             raise Failed("input specification", str(exc)) from None
-    problem = check_against_interface(specs, info.inputs)
+    problem = check_against_interface(specs, interface)
     if problem:
         raise Failed("input specification", problem)
     return specs
@@ -266,7 +291,7 @@ def _resolve_specs(specs, info):
 
 def _job(task: str, opts: Options, result, info, entry, specs, code_file: str, workdir: str) -> dict:
     return {
-        "task": task, "file": str(Path(opts.file).resolve()), "code_file": code_file,
+        "task": task, "to": opts.to, "file": str(Path(opts.file).resolve()), "code_file": code_file,
         "against": str(Path(opts.against).resolve()) if opts.against else None,
         "entry": entry, "model_name": info.name, "layout": opts.layout, "rules": [str(r) for r in opts.rules],
         "input_shape": [list(s.shape[1:]) for s in specs] if opts.inputs else None,
@@ -300,11 +325,14 @@ def _run(task: str, opts: Options, progress) -> dict:
         specs = _specs(opts)
         if task == "weights":
             _check_weight_files(opts)
-        elif opts.weights and not opts.weights.lower().endswith(KERAS_WEIGHT_SUFFIXES):
-            raise Failed("load the weights", f"--weights {opts.weights}: not a Keras weight file "
-                                             f"({', '.join(KERAS_WEIGHT_SUFFIXES)})")
+        elif opts.weights:
+            kind, suffixes = (("torch", TORCH_WEIGHT_SUFFIXES) if opts.to == "keras" else
+                              ("Keras", KERAS_WEIGHT_SUFFIXES))
+            if not opts.weights.lower().endswith(suffixes):
+                raise Failed("load the weights", f"--weights {opts.weights}: not a {kind} weight file "
+                                                 f"({', '.join(suffixes)})")
         result, info, entry = _translate(opts, specs)
-        specs = _resolve_specs(specs, info)
+        specs = _resolve_specs(specs, info, opts.to)
         if opts.against:
             against = Path(opts.against)
             if not against.is_file():
@@ -316,7 +344,7 @@ def _run(task: str, opts: Options, progress) -> dict:
         report["model"] = info.to_dict()
         report["translation"] = {"summary": result.summary(), "findings": [f.to_dict() for f in result.findings]}
         job = _job(task, opts, result, info, entry, specs, code_file, workdir)
-        worker_report = run_worker(job, opts.timeout, progress)
+        worker_report = run_worker(job, opts.timeout, progress) if opts.isolate else run_inline(job)
         for key in ("model", "translation"):
             worker_report[key] = report[key]
         report = worker_report
@@ -339,8 +367,12 @@ def verify(opts: Options, progress=None) -> dict:
 
 def _check_weight_files(opts: Options) -> None:
     src = opts.weights or ""
-    if opts.to != "torch" or src.lower().endswith(TORCH_WEIGHT_SUFFIXES):
-        raise Failed("weights direction", NO_TORCH_TO_KERAS)
+    if opts.to == "keras":
+        _check_torch_weight_files(opts)
+        return
+    if src.lower().endswith(TORCH_WEIGHT_SUFFIXES):
+        raise Failed("weights direction", f"{src} is a torch weight file: --to torch converts Keras weights "
+                     "for a Keras model; for a PyTorch model (--model) and its state_dict use --to keras")
     if not src.lower().endswith(KERAS_WEIGHT_SUFFIXES):
         raise Failed("load the weights", f"{src}: not a Keras weight file ({', '.join(KERAS_WEIGHT_SUFFIXES)})")
     if not Path(src).is_file():
@@ -358,6 +390,22 @@ def _check_weight_files(opts: Options) -> None:
                          "(pip install safetensors, or the 'verify' extra); or write a .pt file") from None
 
 
+def _check_torch_weight_files(opts: Options) -> None:
+    src = opts.weights or ""
+    if src.lower().endswith(KERAS_WEIGHT_SUFFIXES):
+        raise Failed("weights direction", f"{src} is a Keras weight file: --to keras converts a torch state_dict "
+                     "for a PyTorch model; for a Keras model (--model) use --to torch")
+    if not src.lower().endswith(TORCH_WEIGHT_SUFFIXES):
+        raise Failed("load the weights", f"{src}: not a torch weight file ({', '.join(TORCH_WEIGHT_SUFFIXES)})")
+    if not Path(src).is_file():
+        raise Failed("load the weights", f"{src}: no such file")
+    out = opts.output or ""
+    if not out.lower().endswith(KERAS_OUTPUT_SUFFIX):
+        raise Failed("save the Keras weights", f"-o {out or '(missing)'}: give a {KERAS_OUTPUT_SUFFIX} file "
+                     "(Keras' weight format)")
+
+
 def convert_weights(opts: Options, progress=None) -> dict:
-    """A Keras weight file (opts.weights) -> a torch state_dict file (opts.output)."""
+    """A Keras weight file (opts.weights) -> a torch state_dict file (opts.output), or with --to keras
+    a torch state_dict (.pt / .safetensors) -> Keras `.weights.h5`."""
     return _run("weights", opts, progress)

@@ -40,8 +40,10 @@ def keras_device(device: str) -> str | None:
     return "/CPU:0"
 
 
-def keras_runner(model, arrays, device: str = "cpu"):
-    """A zero-argument callable running the Keras model compiled (tf.function), result on the host."""
+def keras_runner(model, arrays, device: str = "cpu", positional: bool = False):
+    """A zero-argument callable running the Keras model compiled (tf.function), result on the host.
+    `positional`: the model takes several inputs as separate arguments (`call(self, x, y)`, as the
+    torch -> Keras translation writes it) rather than one list."""
     import tensorflow as tf
     where = keras_device(device)
     if where is None:
@@ -52,6 +54,8 @@ def keras_runner(model, arrays, device: str = "cpu"):
 
     @tf.function(reduce_retracing=True)
     def forward(*xs):
+        if positional:
+            return model(*xs, training=False)
         return model(xs[0] if single else list(xs), training=False)
 
     def run():

@@ -110,8 +110,9 @@ class Models:
 def _mapping(job):
     from ..api import translate_source
     original = Path(job["file"]).read_text(encoding="utf-8")
-    result = translate_source(original, layout=job.get("layout", "native"), input_shape=job.get("input_shape"),
-                              rules=tuple(job.get("rules") or ()), filename=job["file"])
+    result = translate_source(original, to=job.get("to", "torch"), layout=job.get("layout", "native"),
+                              input_shape=job.get("input_shape"), rules=tuple(job.get("rules") or ()),
+                              filename=job["file"])
     name = job.get("model_name")
     if name:
         return original, result, result.model(name)
@@ -126,6 +127,13 @@ def build_models(job: dict, steps: Steps, report: dict) -> Models:
     """Import the frameworks, build both models, load or randomise weights, port them."""
     from .inputs import InputSpec, make_arrays
 
+    def frameworks_step():
+        steps.run("import TensorFlow, Keras and torch", frameworks)
+        report["environment"] = _environment()
+
+    def mapping_step():
+        return steps.run("translate the original (for the mapping)", lambda: _mapping(job))
+
     def frameworks():
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         import numpy  # noqa: F401
@@ -139,13 +147,17 @@ def build_models(job: dict, steps: Steps, report: dict) -> Models:
             tf.config.threading.set_inter_op_parallelism_threads(1)
         torch.manual_seed(job.get("seed", 0))
         keras.utils.set_random_seed(job.get("seed", 0))     # Keras initialisers: reproducible runs
-    steps.run("import TensorFlow, Keras and torch", frameworks)
+    if job.get("to") == "keras":
+        from . import worker_t2k
+        return worker_t2k.build_models(job, steps, report, frameworks_step, mapping_step)
+    frameworks_step()
     import numpy as np
     import torch
 
-    report["environment"] = _environment()
     m = Models()
-    m.original, m.result, m.info = steps.run("translate the original (for the mapping)", lambda: _mapping(job))
+    m.direction = "torch"
+    m.keras_positional = False
+    m.original, m.result, m.info = mapping_step()
     m.code = Path(job["code_file"]).read_text(encoding="utf-8")
     specs = [InputSpec(tuple(s["shape"]), s["dtype"], s.get("low"), s.get("high"), s.get("spec", ""))
              for s in job["inputs"]]
@@ -211,6 +223,7 @@ def build_models(job: dict, steps: Steps, report: dict) -> Models:
                                 hint=f"the translated model failed on the inputs "
                                      f"{_describe([t.numpy() for t in m.torch_in])}")
     m.torch_out = [_to_keras_layout(o, m.info, i) for i, o in enumerate(m.torch_out_raw)]
+    m.original_out, m.translated_out = m.keras_out, m.torch_out
     return m
 
 
@@ -278,25 +291,38 @@ def verify(job: dict, report: dict, steps: Steps) -> None:
     atol, rtol = job["atol"], job["rtol"]
     m = build_models(job, steps, report)
     checks = report["checks"]
-    if len(m.keras_out) != len(m.torch_out):
-        raise _fatal(steps, "compare the outputs", f"the original has {len(m.keras_out)} output(s), the "
-                     f"translation {len(m.torch_out)}")
-    for i, (k, t) in enumerate(zip(m.keras_out, m.torch_out)):
-        checks.append({"check": "native", "label": "torch vs keras", "output": i, **error_stats(k, t, atol, rtol)})
+    if len(m.original_out) != len(m.translated_out):
+        raise _fatal(steps, "compare the outputs", f"the original has {len(m.original_out)} output(s), the "
+                     f"translation {len(m.translated_out)}")
+    for i, (ref, out) in enumerate(zip(m.original_out, m.translated_out)):
+        checks.append({"check": "native", "label": _label(m, "{t} vs {o}"), "output": i,
+                       **error_stats(ref, out, atol, rtol)})
     if not all(c["passed"] for c in checks):
         from ..rules import load_rules
-        from .localize import localize
+        if m.direction == "keras":
+            import functools
+
+            from .localize_torch import localize_torch
+            run_localize = functools.partial(localize_torch, original_source=m.original)
+        else:
+            from .localize import localize as run_localize
         report["divergence"] = steps.run(
             "localise the first diverging layer",
-            lambda: localize(m.keras_model, m.torch_model, m.keras_in, m.torch_in, m.info,
-                             load_rules(tuple(job.get("rules") or ())), atol, rtol,
-                             m.code if job.get("against") else None),
+            lambda: run_localize(m.keras_model, m.torch_model, m.keras_in, m.torch_in, m.info,
+                                 load_rules(tuple(job.get("rules") or ())), atol, rtol,
+                                 m.code if job.get("against") else None),
             fatal=False)
     sessions = {}
     if job.get("onnx", True):
         sessions = _onnx(job, m, report, steps)
     if job.get("timing", True):
         _timing(job, m, report, steps, sessions)
+
+
+def _label(m, template: str) -> str:
+    """'{t} vs {o}' with the translated and original frameworks of this run."""
+    original, translated = ("torch", "keras") if getattr(m, "direction", "torch") == "keras" else ("keras", "torch")
+    return template.format(t=translated, o=original)
 
 
 def _fatal(steps, step, message):
@@ -314,16 +340,19 @@ def _onnx(job, m, report, steps) -> dict:
 
     def export(side):
         if side == "keras":
-            payload, exporter, note = ox.export_keras(m.keras_model, m.arrays, workdir, job.get("opset"))
+            payload, exporter, note = ox.export_keras(m.keras_model, m.arrays, workdir, job.get("opset"),
+                                                      positional=m.keras_positional)
         else:
             payload, exporter, note = ox.export_torch(m.torch_model, m.torch_in, workdir, job.get("opset"))
         data[side] = payload
         onnx_report[side] = {"exporter": exporter, "note": note}
         onnx_report[side].update(steps.run(f"check the {side} ONNX model", lambda: ox.check(payload),
                                            fatal=False, hint="onnx.checker rejected the export") or {})
-    steps.run("export the original (Keras) to ONNX", lambda: export("keras"), fatal=False,
+    role = {"keras": "the original", "torch": "the translation"} if m.direction == "torch" else \
+        {"keras": "the translation", "torch": "the original"}
+    steps.run(f"export {role['keras']} (Keras) to ONNX", lambda: export("keras"), fatal=False,
               hint="ONNX export of the Keras model failed")
-    steps.run("export the translation (torch) to ONNX", lambda: export("torch"), fatal=False,
+    steps.run(f"export {role['torch']} (torch) to ONNX", lambda: export("torch"), fatal=False,
               hint="ONNX export of the torch model failed")
     outputs, sessions = {}, {}
     for side, inputs in (("keras", m.arrays), ("torch", [t.numpy() for t in m.torch_in])):
@@ -344,9 +373,16 @@ def _onnx(job, m, report, steps) -> dict:
         _compare_rows(checks, "onnx_torch", "onnxruntime torch export vs torch", m.torch_out_raw,
                       outputs["torch"], atol, rtol, error_stats)
     if outputs.get("keras") is not None and outputs.get("torch") is not None:
-        torch_in_keras_layout = [_to_keras_layout(o, m.info, i) for i, o in enumerate(outputs["torch"])]
-        _compare_rows(checks, "onnx", "onnxruntime torch export vs keras export", outputs["keras"],
-                      torch_in_keras_layout, atol, rtol, error_stats)
+        if m.direction == "keras":
+            from .worker_t2k import to_torch_layout
+            keras_in_torch_layout = [to_torch_layout(o, m.info.outputs[i] if i < len(m.info.outputs) else None)
+                                     for i, o in enumerate(outputs["keras"])]
+            _compare_rows(checks, "onnx", "onnxruntime keras export vs torch export", outputs["torch"],
+                          keras_in_torch_layout, atol, rtol, error_stats)
+        else:
+            torch_in_keras_layout = [_to_keras_layout(o, m.info, i) for i, o in enumerate(outputs["torch"])]
+            _compare_rows(checks, "onnx", "onnxruntime torch export vs keras export", outputs["keras"],
+                          torch_in_keras_layout, atol, rtol, error_stats)
     if job.get("save_onnx"):
         for side, payload in data.items():
             Path(job["save_onnx"]).mkdir(parents=True, exist_ok=True)
@@ -394,7 +430,8 @@ def _timing(job, m, report, steps, sessions) -> None:
             else:
                 row[name] = result
 
-        variant("keras", lambda d=device: (timing.keras_runner(m.keras_model, m.arrays, d), None))
+        variant("keras", lambda d=device: (timing.keras_runner(m.keras_model, m.arrays, d,
+                                                               positional=m.keras_positional), None))
         module = m.torch_model if device == "cpu" else copy.deepcopy(m.torch_model)
         variant("torch", lambda d=device, mod=module: timing.torch_runner(mod, m.torch_in, d))
         if job.get("compile"):
@@ -413,15 +450,20 @@ def _timing(job, m, report, steps, sessions) -> None:
             del module
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
-    out["ratios"] = {device: _ratios(row) for device, row in out["devices"].items()}
+    out["ratios"] = {device: _ratios(row, m.direction) for device, row in out["devices"].items()}
 
 
-def _ratios(row: dict) -> dict:
+RATIO_PAIRS = {"torch": (("torch", "keras"), ("torch_compile", "keras"), ("ort_torch", "ort_keras")),
+               "keras": (("keras", "torch"), ("keras", "torch_compile"), ("ort_keras", "ort_torch"))}
+
+
+def _ratios(row: dict, direction: str = "torch") -> dict:
+    """translated / original latency for each pair of variants both timed."""
     def med(name):
         value = row.get(name) or {}
         return value.get("median_ms")
     ratios = {}
-    for translated, original in (("torch", "keras"), ("torch_compile", "keras"), ("ort_torch", "ort_keras")):
+    for translated, original in RATIO_PAIRS[direction]:
         a, b = med(translated), med(original)
         if a is not None and b:
             ratios[f"{translated}/{original}"] = a / b
@@ -431,16 +473,22 @@ def _ratios(row: dict) -> dict:
 # ---- weights ---------------------------------------------------------------------------------------------
 
 def convert_weights(job: dict, report: dict, steps: Steps) -> None:
-    """Keras weight file -> torch state_dict (.safetensors or .pt), checked on one random input."""
+    """Keras weight file -> torch state_dict (.safetensors or .pt), or torch state_dict -> Keras
+    `.weights.h5` (--to keras), checked on one random input."""
     from .compare import error_stats
     m = build_models(job, steps, report)
-    for i, (k, t) in enumerate(zip(m.keras_out, m.torch_out)):
-        report["checks"].append({"check": "native", "label": "torch vs keras", "output": i,
-                                 **error_stats(k, t, job["atol"], job["rtol"])})
+    for i, (ref, out) in enumerate(zip(m.original_out, m.translated_out)):
+        report["checks"].append({"check": "native", "label": _label(m, "{t} vs {o}"), "output": i,
+                                 **error_stats(ref, out, job["atol"], job["rtol"])})
 
+    target = "the Keras weights" if m.direction == "keras" else "the state_dict"
     if not all(c["passed"] for c in report["checks"]):
-        report["errors"].append({"step": "save the state_dict", "message": "not saved: the translated model "
+        report["errors"].append({"step": f"save {target}", "message": "not saved: the translated model "
                                  "with the converted weights does not reproduce the original's outputs"})
+        return
+    if m.direction == "keras":
+        from .worker_t2k import save_keras_weights
+        report["saved"] = save_keras_weights(job, m, steps, report)
         return
 
     def save():
@@ -462,8 +510,9 @@ def convert_weights(job: dict, report: dict, steps: Steps) -> None:
 
 # ---- entry point -----------------------------------------------------------------------------------------
 
-def main(argv: list[str]) -> int:
-    job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+def execute(job: dict) -> dict:
+    """Run the job in this process and return its report (the worker's body; also used in-process by
+    tests and library callers through `run.Options(isolate=False)`)."""
     report = {"task": job["task"], "errors": [], "checks": [], "divergence": None, "onnx": None,
               "timing": None}
     steps = Steps(report)
@@ -479,11 +528,17 @@ def main(argv: list[str]) -> int:
         report["errors"].append({"step": "internal", "message": f"{type(exc).__name__}: {exc}",
                                  "traceback": traceback.format_exc()})
     report["worker_seconds"] = time.perf_counter() - started
+    steps.progress("done")
+    return report
+
+
+def main(argv: list[str]) -> int:
+    job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    report = execute(job)
     target = Path(job["report"])
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(json.dumps(report, default=_jsonable), encoding="utf-8")
     os.replace(tmp, target)
-    steps.progress("done")
     return 0
 
 

@@ -1,0 +1,141 @@
+"""Run one generated torch model: build it, translate it to Keras (both layouts), port weights, compare.
+
+As the torch -> Keras numerical tests (tests/test_torch_to_keras.py): the torch module gets random
+biases, norm scales and running statistics (translator.verify.port_torch.randomize_torch), runs in
+eval(); the Keras model runs with training=False after `port_weights(torch_module, keras_model,
+mapping)`; inputs are permuted by the translation's interface permutation (native layout: NCHW ->
+NHWC) and outputs permuted back, so both layouts are compared against torch:
+
+    max |torch - keras| <= 1e-5 * max(1, max |torch|)
+
+Outcomes (harness.Outcome), worst first:
+    generator   torch rejected the model, or its output shapes differ from the prediction
+    mismatch    a translation that claimed success is wrong (values, shapes), or the translator
+                crashed, or the Keras code does not run, or the weights cannot be ported
+    error       the translation reported an error finding (FWTnnn) and left the model as it was
+    ok
+"""
+from __future__ import annotations
+
+import os
+import time
+import traceback
+import warnings
+
+from .harness import ATOL, LAYOUTS, LayoutOutcome, Outcome, _as_list, _compare, _exec
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def make_torch_inputs(spec, batch: int = 2, seed: int = 0) -> list:
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    out = []
+    for inp in spec.inputs:
+        shape = (batch,) + tuple(inp.shape)
+        if inp.dtype.startswith("int"):
+            out.append(rng.integers(0, inp.high, size=shape).astype(inp.dtype))
+        else:
+            out.append(rng.standard_normal(shape).astype(inp.dtype))
+    return out
+
+
+def _model_info(result, name):
+    try:
+        return result.model(name)
+    except KeyError:
+        if len(result.models) == 1:
+            return result.models[0]
+        raise
+
+
+def _run_keras(result, spec, torch_model, inputs):
+    import numpy as np
+    from ..verify.port_torch import port_weights_to_keras
+    info = _model_info(result, spec.model_name)
+    keras_model = eval(spec.entry, _exec(result.code, "keras_translation"))
+    k_inputs = []
+    for arr, ispec in zip(inputs, info.inputs or [None] * len(inputs)):
+        if ispec is not None and ispec.permute:
+            arr = np.transpose(arr, np.argsort(ispec.permute))
+        k_inputs.append(np.ascontiguousarray(arr))
+    keras_model(*k_inputs, training=False)
+    port_weights_to_keras(torch_model, keras_model, info)
+    outs = []
+    for i, o in enumerate(_as_list(keras_model(*k_inputs, training=False))):
+        o = np.asarray(o)
+        ospec = info.outputs[i] if i < len(info.outputs) else None
+        if ospec is not None and ospec.permute:
+            o = np.transpose(o, ospec.permute)
+        outs.append(o)
+    return outs
+
+
+def run_torch_spec(spec, layouts=LAYOUTS, seed: int = 0, atol: float = ATOL) -> Outcome:
+    """Build, translate (--to keras), port and compare one torch ModelSpec."""
+    import numpy as np
+
+    from ..api import translate_source
+
+    start = time.perf_counter()
+    import keras
+    import torch
+    from ..verify.port_torch import randomize_torch
+    keras.backend.clear_session()
+    inputs = make_torch_inputs(spec, seed=seed)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.manual_seed(seed)
+            module = eval(spec.entry, _exec(spec.source, "torch_original"))
+            randomize_torch(module, seed)
+            module.eval()
+            with torch.no_grad():
+                ref = [o.numpy() for o in _as_list(module(*[torch.from_numpy(a.copy()) for a in inputs]))]
+            got = [tuple(o.shape[1:]) for o in ref]
+            if spec.outputs is not None and got != [tuple(s) for s in spec.outputs]:
+                raise AssertionError(f"torch output shapes {got} vs predicted {spec.outputs}")
+    except Exception as exc:   # noqa: BLE001 - any rejection is a generator bug, reported
+        return Outcome("generator", message=f"torch rejected the model: {type(exc).__name__}: {exc}\n"
+                       + traceback.format_exc(limit=-3), seconds=time.perf_counter() - start)
+    outcome = Outcome("ok")
+    for layout in layouts:
+        try:
+            result = translate_source(spec.source, to="keras", layout=layout)
+        except Exception as exc:   # noqa: BLE001 - the translator must not crash: a mismatch
+            outcome.layouts.append(LayoutOutcome(layout, "mismatch", message=f"translator crashed: "
+                                                 f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+            continue
+        errors = [f for f in result.findings if f.severity == "error"]
+        if result.error or errors or not result.models:
+            findings = "\n".join(f.format() for f in result.findings) or "no model translated"
+            codes = sorted({f.code for f in errors}) or sorted({f.code for f in result.findings
+                                                                if f.needs_attention}) or ["none"]
+            outcome.layouts.append(LayoutOutcome(layout, "error", message=findings, codes=codes,
+                                                 torch_code=result.code))
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                keras_out = _run_keras(result, spec, module, inputs)
+        except Exception as exc:   # noqa: BLE001 - translated code that does not run is wrong
+            outcome.layouts.append(LayoutOutcome(layout, "mismatch", message=f"{type(exc).__name__}: {exc}\n"
+                                                 + traceback.format_exc(limit=-4), torch_code=result.code))
+            continue
+        max_rel, problem = _compare(ref, keras_out)      # relative to the torch (original) output
+        if problem or not max_rel <= atol:
+            outcome.layouts.append(LayoutOutcome(layout, "mismatch", None if problem else max_rel,
+                                                 problem or f"max relative error {max_rel:.3g} > {atol}",
+                                                 torch_code=result.code))
+        else:
+            outcome.layouts.append(LayoutOutcome(layout, "ok", max_rel, torch_code=result.code))
+    statuses = {lo.status for lo in outcome.layouts}
+    outcome.status = "mismatch" if "mismatch" in statuses else "error" if "error" in statuses else "ok"
+    outcome.seconds = time.perf_counter() - start
+    return outcome
+
+
+def run_torch_job(job):
+    spec, layouts = job
+    return run_torch_spec(spec, layouts=layouts)
