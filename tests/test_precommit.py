@@ -193,10 +193,11 @@ def test_check_hook(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "good.py").write_text((LEGACY / "models" / "cnn.py").read_text())
     (tmp_path / "bad.py").write_text(BAD)
-    (tmp_path / "train.py").write_text((LEGACY / "train.py").read_text())
+    train = (LEGACY / "train.py").read_text().replace("model.fit(x, y,", "model.fit(zip(x, y),")
+    (tmp_path / "train.py").write_text(train)                      # fit on a generator: FWT104 warning
     (tmp_path / "broken.py").write_text("def f(:\n    pass\n")
     assert hooks.check_main(["good.py", "train.py"]) == 0          # FWT104 warnings do not fail...
-    assert "train.py:29:0: FWT104 [warning]" in capsys.readouterr().out
+    assert "train.py:31:0: FWT104 [warning]" in capsys.readouterr().out
     assert hooks.check_main(["--strict", "train.py"]) == 1         # ...unless --strict
     capsys.readouterr()
     assert hooks.check_main(["good.py", "bad.py", "broken.py"]) == 1

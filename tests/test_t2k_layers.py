@@ -172,12 +172,20 @@ CASES = [
      ["space_to_depth", "depth_to_space"], True),
     ("pixelshuffle-sequential", "self.seq = nn.Sequential(nn.Conv2d(4, 8, 1), nn.PixelShuffle(2), nn.ReLU())",
      "return self.seq(x)", [IMG], LAYOUTS, ["layers.Lambda(lambda x: keras.ops.depth_to_space("], False),
+    ("pixelunshuffle-channels-unknown", "self.m = nn.PixelUnshuffle(2)\nself.conv = nn.Conv2d(16, 4, 1)",
+     "return self.conv(self.m(x))", [IMG], LAYOUTS, ["layers.Lambda(lambda x: keras.ops.take(keras.ops.space_to_depth("
+                                                    "x, 2), [m * x.shape[-1] + c for c in range(x.shape[-1]) "
+                                                    "for m in range(4)], axis=-1))"], False),
+    ("pixelshuffle-input-size-unknown", "self.m = nn.PixelShuffle(2)", "return self.m(x)", [(2, 8, 3, 5)], LAYOUTS,
+     ["range(x.shape[-1] // 4)"], False),
     # Unflatten, Identity
     ("unflatten-to-conv", "self.fc = nn.Linear(6, 32)\nself.m = nn.Unflatten(1, (2, 4, 4))\n"
      "self.conv = nn.Conv2d(2, 3, 3)", "return self.conv(self.m(self.fc(x)))", [VEC], ("native",),
      ["layers.Reshape((2, 4, 4))"], True),
     ("unflatten-last", "self.m = nn.Unflatten(-1, (5, -1))", "return self.m(x)", [SEQ], ("native",),
      ["layers.Reshape((4, 5, 2))"], True),
+    ("unflatten-one-axis", "self.m = nn.Unflatten(1, (10,))", "return self.m(x)", [(3, 10)], ("native",),
+     ["layers.Reshape((10,))"], True),
     ("identity", "self.m = nn.Identity()\nself.conv = nn.Conv2d(4, 2, 1)", "return self.conv(self.m(x))", [IMG],
      LAYOUTS, ["layers.Identity()"], False),
     # dropout family: the identity at inference
@@ -302,12 +310,13 @@ UNSUPPORTED = [
     ("upsampling-bilinear2d-align-corners", "self.m = nn.UpsamplingBilinear2d(scale_factor=2)", "return self.m(x)",
      (4, 8, 8), "FWT202"),
     ("upsample-rank-unknown", "self.m = nn.Upsample(scale_factor=2)", "return self.m(x)", None, "FWT302"),
-    ("pixelshuffle-channels-unknown", "self.m = nn.PixelShuffle(2)", "return self.m(x)", None, "FWT302"),
+    ("pixelshuffle-channels-not-multiple", "self.m = nn.PixelShuffle(2)", "return self.m(x)", (6, 4, 4), "FWT202"),
     ("zeropad-negative", "self.m = nn.ZeroPad2d(-1)", "return self.m(x)", None, "FWT202"),
     ("instancenorm-unbatched", "self.m = nn.InstanceNorm1d(4)", "return self.m(x)", (4,), "FWT202"),
     ("prelu-rank-unknown", "self.m = nn.PReLU()", "return self.m(x)", None, "FWT302"),
     ("gelu-unknown-approximation", "self.m = nn.GELU(approximate='erf')", "return self.m(x)", None, "FWT202"),
     ("log-softmax-implicit-dim", "self.m = nn.LogSoftmax()", "return self.m(x)", None, "FWT202"),
+    ("symbolic-kernel-tuple", "self.m = nn.ConvTranspose2d(4, 4, (3, self.k))", "return self.m(x)", None, "FWT202"),
     ("unflatten-batch", "self.m = nn.Unflatten(0, (2, -1))", "return self.m(x)", (6,), "FWT202"),
 ]
 
@@ -332,3 +341,70 @@ def test_prelu_weight_inverse_needs_the_keras_shape():
     assert np.array_equal(back, alpha)
     with pytest.raises(ValueError):
         WEIGHT_TRANSFORMS[INVERSES["flatten"]](flat, {"keras_shape": (1, 1, 4)})
+
+
+GENERATOR = '''\
+import torch
+import torch.nn as nn
+
+
+class Generator(nn.Module):
+    """DCGAN-style generator, with the other upsampling modules of this file on top."""
+
+    def __init__(self, nz=16, ngf=8, nc=3):
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.ConvTranspose2d(nz, ngf * 4, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(ngf * 4),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ngf * 2),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False),
+            nn.InstanceNorm2d(ngf, affine=True),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Upsample(scale_factor=2, mode="bilinear"),
+            nn.Conv2d(ngf, nc * 4, 3, padding=1),
+            nn.PixelShuffle(2),
+            nn.Tanh(),
+        )
+
+    def forward(self, x):
+        return self.main(x)
+'''
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_generator_with_symbolic_channel_counts(layout):
+    """Channel counts built from constructor arguments (ngf * 4): the Keras code keeps the expressions and
+    PixelShuffle reads its channel count from the tensor."""
+    pytest.importorskip("torch")
+    from translator.verify.port_torch import compare_torch_source
+    result = translate_source(GENERATOR, to="keras", layout=layout)
+    assert not result.findings, [f.format() for f in result.findings]
+    assert "layers.Conv2DTranspose(ngf * 2, 4, strides=2, padding=\"same\", use_bias=False)" in result.code
+    assert "layers.GroupNormalization(groups=-1, epsilon=1e-05)" in result.code
+    comparison = compare_torch_source(GENERATOR, "Generator()", _np_inputs([(2, 16, 1, 1)]), "Generator",
+                                      layout=layout, result=result)
+    assert comparison.ok(ATOL), comparison.max_abs
+
+
+def test_unflatten_with_sizes_from_constructor_arguments():
+    pytest.importorskip("torch")
+    from translator.verify.port_torch import compare_torch_source
+    src = GENERATOR.split("class Generator", 1)[0] + '''\
+class Head(nn.Module):
+    def __init__(self, nz=6, ngf=2):
+        super().__init__()
+        self.fc = nn.Linear(nz, ngf * 4 * 4 * 4)
+        self.unflatten = nn.Unflatten(1, (ngf * 4, 4, 4))
+        self.up = nn.ConvTranspose2d(ngf * 4, ngf, 4, 2, 1)
+
+    def forward(self, z):
+        return self.up(self.unflatten(self.fc(z)))
+'''
+    result = translate_source(src, to="keras", input_shape=[(6,)])
+    assert [f.code for f in result.findings] == ["FWT401"], [f.format() for f in result.findings]
+    assert "layers.Reshape((ngf * 4, 4, 4))" in result.code
+    comparison = compare_torch_source(src, "Head()", _np_inputs([(3, 6)]), "Head", result=result)
+    assert comparison.ok(ATOL), comparison.max_abs

@@ -136,6 +136,47 @@ CASES = [
     ("casts-detach-clone", "", "y = (x > 0).float() + x.detach() + x.clone() + x.to(torch.float32) + x.type_as(x)\n"
      "return y + (x > 0.5).long() + x.long().float()",
      [SEQ], NATIVE, ['keras.ops.cast(keras.ops.greater(x, 0), "float32")'], None),
+    ("inplace-methods", "self.fc = nn.Linear(6, 6)",
+     "s = self.fc(x)\ns.masked_fill_(s > 0.5, float('-inf'))\ns.clamp_(min=-1.0)\ns.mul_(2)\ns.relu_()\nreturn s.softmax(-1)",
+     [SEQ], NATIVE, ["s = keras.ops.where(keras.ops.greater(s, 0.5), float('-inf'), s)", "s = s * 2"], None),
+    # the rest of the op rules' torch functions
+    ("elementwise-functions", "",
+     "a = torch.square(x) + torch.reciprocal(x.abs() + 1) + torch.floor(x) + torch.ceil(x) + torch.round(x * 3)\n"
+     "return a + torch.sign(x) + torch.sin(x) + torch.cos(x) + torch.erf(x) + torch.log1p(x.abs()) + torch.expm1(x)",
+     [SEQ], NATIVE, ["keras.ops.erf(x)"], None),
+    ("activation-functionals", "self.conv = nn.Conv2d(3, 4, 1)",
+     "a = F.relu6(x * 4) + F.elu(x) + F.selu(x) + F.softplus(x) + F.softsign(x) + F.hardsigmoid(x * 3)\n"
+     "a = a + F.hardswish(x * 3) + F.logsigmoid(x) + F.mish(x) + F.celu(x, 0.5) + F.hardtanh(x)\n"
+     "a = a + F.hardshrink(x) + F.softshrink(x, 0.3) + F.tanhshrink(x) + F.threshold(x, 0.1, -1.0)\n"
+     "return a, F.glu(x, dim=-1), F.glu(self.conv(x.reshape(2, 3, 5, 2)), 1)",
+     [SEQ], NATIVE, ["keras.ops.glu(x)", "keras.ops.glu(self.conv(", "keras.ops.tanh(keras.ops.softplus(x))"], None),
+    ("binary-functions", "self.fc = nn.Linear(6, 6)",
+     "y = self.fc(x)\na = torch.add(x, y) + torch.sub(x, 1) + torch.mul(x, y) + torch.div(x, y.abs() + 1)\n"
+     "a = a + torch.floor_divide(x, 0.3) + torch.remainder(x, 0.7) + torch.minimum(x, y) + torch.amin(x, dim=1, keepdim=True)\n"
+     "b = (torch.eq(x, y) | torch.ne(x, x)).float() + torch.gt(x, y).float() + torch.ge(x, 0).float() + x.lt(y).float()\n"
+     "b = b + torch.le(x, 0).float() + torch.logical_or(x > 0, y > 0).float() + torch.logical_and(x > 0, y.gt(0)).float()\n"
+     "return a + b, torch.tensordot(x, y, dims=([1, 2], [1, 2]))",
+     [SEQ], NATIVE, ["keras.ops.floor_divide(x, 0.3)", "keras.ops.tensordot("], None),
+    ("reductions-more", "",
+     "return (torch.prod(x, 1), x.any(dim=-1).float(), torch.all(x > -1, 1).float(), x.std(1), torch.var(x, dim=(1, 2), keepdim=True),\n"
+     "        x.std(dim=-1, correction=0), x.var(unbiased=False), torch.logsumexp(x, dim=2), torch.cumsum(x, 1), x.cumprod(dim=-1))",
+     [SEQ], NATIVE, ["keras.ops.std(x, axis=1) * ((5 / 4) ** 0.5))", "keras.ops.cumprod(x, axis=-1)"], (5, 6)),
+    ("image-scans-flips-reductions", "self.conv = nn.Conv2d(3, 4, 1)",
+     "y = self.conv(x)\nreturn y.cumsum(1) + torch.flip(y, dims=(1, 3)) + y.flip(2), torch.prod(y, dim=1), y.var(dim=(2, 3)), y.logsumexp(1)",
+     [IMG], LAYOUTS, ["keras.ops.cumsum(y, axis=-1)", "keras.ops.flip(y, axis=(-1, 2))"], (3, 6, 4)),
+    ("tile-repeat-interleave-index-select", "self.conv = nn.Conv2d(3, 2, 1)",
+     "y = self.conv(x)\nidx = torch.arange(0, 4, 2)\n"
+     "return (torch.tile(y, (2, 1, 3)), y.repeat_interleave(2, dim=1), torch.repeat_interleave(y, 3),\n"
+     "        torch.index_select(y, 3, idx), y.index_select(1, torch.arange(1)), y.tile((1, 1, 2, 1)))",
+     [IMG], LAYOUTS, ["keras.ops.tile(y, (1, 1, 3, 2))", "keras.ops.repeat(y, 2, axis=-1)", "keras.ops.take(y, idx, axis=2)"],
+     None),
+    ("unbind-tensor-split", "self.conv = nn.Conv2d(3, 2, 1)",
+     "a, b, c, d, e = x.unbind(1)\np, q = torch.tensor_split(x, 2, dim=2)\nr, s, t, u = x.tensor_split(4, dim=-1)\n"
+     "f, g = torch.unbind(self.conv(x.reshape(2, 3, 5, 2)), dim=1)\n"
+     "return a * e, p + q, torch.cat([u, t, s, r], -1), x.tensor_split([1, 4], dim=2)[1], f - g",
+     [SEQ], NATIVE, ["keras.ops.unstack(x, num=5, axis=1)", "keras.ops.split(x, [2, 4, 5], axis=-1)"], (5, 6)),
+    ("one-hot", "", "return F.one_hot(x, num_classes=4), F.one_hot(x[:, 1:], 5).float() * 2",
+     [("int64", (2, 5), 4)], NATIVE, ['keras.ops.cast(keras.ops.one_hot(x, 4), "int64")'], None),
     # functional
     ("interpolate-nearest", "self.conv = nn.Conv2d(3, 4, 1)",
      "y = self.conv(x)\nreturn F.interpolate(y, scale_factor=2) + F.interpolate(y, size=(12, 8), mode='nearest')",
@@ -249,6 +290,7 @@ UNSUPPORTED = [
     ("bilinear-align-corners", "", "return F.interpolate(x, scale_factor=2, mode='bilinear', align_corners=True)",
      "FWT202"),
     ("advanced-indexing", "", "return x[:, x[0, 0] > 0]", "FWT103"),
+    ("inplace-on-an-alias", "", "y = x\nx.add_(1)\nreturn x + y", "FWT202"),
     ("where-one-argument", "", "return torch.where(x > 0)", "FWT202"),
     ("split-unknown-length", "", "a, b = x.split(3, dim=-1)\nreturn a", "FWT302"),
     ("encoder-layer-in-expression", "self.enc = nn.TransformerEncoderLayer(8, 2, batch_first=True)",

@@ -204,7 +204,9 @@ def test_symbolic_num_layers_is_a_list_of_layers():
         "        out, (h, c) = self.rnn(x, (h0, c0))\n"
         "        y, hg = self.gru(x.transpose(0, 1))\n"
         "        z, _ = self.rnn2(out)\n"
-        "        return out, h[-1], c, y, hg[-2:], torch.cat([h[-2], h[-1]], 1), z\n")
+        "        _, h2 = self.gru(x.transpose(0, 1))\n"
+        "        y2, h2 = self.gru(x.transpose(0, 1), h2)\n"
+        "        return out, h[-1], c, y, hg[-2:], torch.cat([h[-2], h[-1]], 1), z, y2, h2\n")
     result = translate_source(src, to="keras")
     assert not result.findings, [f.format() for f in result.findings]
     for snippet in ["self.rnn = [layers.Bidirectional(layers.LSTM(8, return_sequences=True, return_state=True)) "
@@ -217,3 +219,17 @@ def test_symbolic_num_layers_is_a_list_of_layers():
     three = compare_torch_source(src, "Net(nlayers=3)", _np_inputs([SEQ, (6, B, H), (6, B, H)]), "Net",
                                  result=result)
     assert three.ok(ATOL), three.max_abs
+
+
+def test_rnn_at_the_end_of_a_sequential():
+    pytest.importorskip("torch")
+    from translator.verify.port_torch import compare_torch_source
+    src = model_source("self.seq = nn.Sequential(nn.Linear(6, 6), nn.GRU(6, 8, batch_first=True))",
+                       "out, _ = self.seq(x)\nreturn out + self.seq(x)[0]")
+    result = translate_source(src, to="keras")
+    assert not result.findings, [f.format() for f in result.findings]
+    assert "out = self.seq(x)" in result.code
+    assert compare_torch_source(src, "Net()", _np_inputs([SEQ]), "Net", result=result).ok(ATOL)
+    states = translate_source(model_source("self.seq = nn.Sequential(nn.GRU(6, 8, batch_first=True))",
+                                           "out, h = self.seq(x)\nreturn h"), to="keras")
+    assert [f.code for f in states.findings] == ["FWT202"], [f.format() for f in states.findings]

@@ -536,5 +536,5 @@ def test_blocks_with_two_inputs_and_a_slice_of_the_list():
 
 def test_mapping_names_the_elements_whose_index_is_known():
     result = translate_source(MODULE_LIST_INDEX, to="keras")
-    paths = {(m.torch_path, m.keras_path) for m in result.model("Net").layers}
+    paths = {(m.torch_path, m.keras_name) for m in result.model("Net").layers}
     assert {("first.0", "first.0")} <= paths, paths

@@ -71,7 +71,7 @@ def regen() -> None:
 
 
 def test_fixtures_are_complete():
-    assert set(CASES) >= {"lenet", "vgg_small", "resnet_basic", "lstm_lm"}
+    assert set(CASES) >= {"lenet", "vgg_small", "resnet_basic", "lstm_lm", "mobilenet_v2", "dcgan_discriminator"}
     for case in CASES:
         for suffix in (".entry.json", ".keras.py", ".findings.txt"):
             assert (FIXTURES / f"{case}{suffix}").exists(), f"{case}: missing {case}{suffix}"

@@ -1,10 +1,14 @@
 """Training code: Keras compile/fit/evaluate/predict <-> explicit PyTorch code, checked by training.
 
-Each numeric case writes a small Keras script (a model builder plus a `train(model, x, y)` function
-that compiles and fits), translates it, ports the same initial weights into the torch model, trains
-both on the same data in the same batch order (shuffle=False) and compares the loss after every step
-(one batch per epoch, so the per-epoch history is the per-step loss) and the final weights.
-Tolerance: fp32, |torch - keras| <= RTOL * max(1, |keras|) on every logged value and every weight.
+Keras -> torch: each numeric case writes a small Keras script (a model builder plus a `train(x, y)`
+function that builds, compiles and fits), translates it, ports the same initial weights into the torch
+model, trains both on the same data in the same batch order (shuffle=False) and compares the loss after
+every step (one batch per epoch, so the per-epoch history is the per-step loss) and the final weights.
+torch -> Keras: the canonical PyTorch loop and its translation (compile + train_on_batch) on the same
+batches, the loss of every step, the final weights and the predictions compared.
+Tolerance: fp32, |a - b| <= RTOL * max(1, |a|) on every logged value and every weight (worst seen
+4.3e-6, Adam; plain torch.optim.Adam(eps=1e-7) instead of the generated KerasAdam misses by 7e-4, and
+torch.optim.RMSprop by 6e-2, after 5 steps).
 """
 from __future__ import annotations
 
@@ -35,6 +39,11 @@ def build_model():
     return keras.Sequential([keras.Input(shape=(6,)), layers.Dense(8, activation="tanh"),
                              layers.Dense(1, activation={activation})])
 """,
+    "cnn": """
+def build_model():
+    return keras.Sequential([keras.Input(shape=(5, 5, 2)), layers.Conv2D(3, 3, activation="relu"),
+                             layers.Flatten(), layers.Dense(3, activation={activation})])
+""",
     "regression": """
 def build_model():
     return keras.Sequential([keras.Input(shape=(6,)), layers.Dense(8, activation="tanh"),
@@ -55,6 +64,8 @@ def _data(kind: str, n: int = 24, seed: int = 0):
     import numpy as np
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 6)).astype("float32")
+    if kind == "image":
+        return rng.normal(size=(n, 5, 5, 2)).astype("float32"), rng.integers(0, 3, size=(n,))
     if kind == "sparse":
         return x, rng.integers(0, 3, size=(n,))
     if kind == "onehot":
@@ -108,7 +119,7 @@ def run_both(source: str, entry: str, x, y, train_kwargs=None):
 
 def _case(model: str, optimizer: str, loss: str, data: str, activation: str, metrics='["accuracy"]'):
     return pytest.param(model, optimizer, loss, data, activation, metrics,
-                        id=f"{optimizer}-{loss}-{activation}".replace('"', "").replace(" ", ""))
+                        id=f"{model}-{optimizer}-{loss}-{activation}".replace('"', "").replace(" ", ""))
 
 
 CASES = [
@@ -140,6 +151,8 @@ CASES = [
           "[0.5, 0.1, 0.02]))", '"sparse_categorical_crossentropy"', "sparse", "softmax"),
     _case("regression", "keras.optimizers.RMSprop(keras.optimizers.schedules.CosineDecay(0.05, 3, alpha=0.1))",
           '"mse"', "regression", "None"),
+    # channels-last images into the channels-first translation: fit permutes the NHWC data
+    _case("cnn", "keras.optimizers.Adam(0.01)", '"sparse_categorical_crossentropy"', "image", "softmax"),
 ]
 
 
@@ -553,3 +566,85 @@ def store(net, path):
     assert "torch" not in code and "train()" not in code
     warnings = [f for f in result.findings if f.code == "FWT402"]
     assert len(warnings) == 3 and "'net.pt' renamed 'net.weights.h5'" in warnings[-1].message
+
+
+def test_torch_cnn_loop_permutes_the_data():
+    """A channels-first CNN becomes a channels-last Keras model: its NCHW batches are transposed."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("keras")
+    import numpy as np
+    from translator.verify.port_torch import port_weights_to_keras
+
+    source = CNN_LOOP
+    result = translate_source(source, to="keras")
+    assert not [f for f in result.findings if f.needs_attention], [f.format() for f in result.findings]
+    assert "loss = model.train_on_batch(keras.ops.transpose(xb, (0, 2, 3, 1)), yb)" in result.code
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(16, 2, 5, 5)).astype("float32"), rng.integers(0, 3, size=(16,))
+    batches = [(torch.from_numpy(x[i:i + 8]), torch.from_numpy(y[i:i + 8])) for i in (0, 8)]
+    torch_ns, keras_ns = _exec(source, "torch_cnn"), _exec(result.code, "keras_cnn")
+    torch.manual_seed(0)
+    torch_model, keras_model = torch_ns["Net"](), keras_ns["Net"]()
+    keras_model(np.transpose(x[:1], (0, 2, 3, 1)))
+    port_weights_to_keras(torch_model, keras_model, result.models[0])
+    torch_ns["Net"], keras_ns["Net"] = (lambda: torch_model), (lambda: keras_model)
+    _, torch_losses = torch_ns["train"](batches)
+    _, keras_losses = keras_ns["train"](batches)
+    assert len(torch_losses) == 6
+    _assert_close(torch_losses, keras_losses, "per-step loss")
+
+
+CNN_LOOP = """import torch
+from torch import nn, optim
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 3)
+        self.fc = nn.Linear(27, 3)
+
+    def forward(self, x):
+        x = torch.relu(self.conv(x))
+        return self.fc(torch.flatten(x, 1))
+
+
+def train(batches, epochs=3):
+    model = Net()
+    optimizer = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    criterion = nn.CrossEntropyLoss()
+    losses = []
+    for epoch in range(epochs):
+        for xb, yb in batches:
+            optimizer.zero_grad()
+            loss = criterion(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    return model, losses
+"""
+
+
+def test_compile_in_the_builder_and_calls_inside_expressions():
+    source = HEADER + """
+
+def build_model(lr=0.001):
+    model = keras.Sequential([keras.Input(shape=(4,)), layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy", metrics=["acc"])
+    return model
+
+
+model = build_model()
+model.fit(x, y, epochs=2)
+print(model.evaluate(x, y), model.predict(x).argmax(-1))
+h = model.fit(x, y).history
+"""
+    result = translate_source(source)
+    code = result.code
+    assert "    model.optimizer = KerasAdam(model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-07)\n" in code
+    assert ("fit(model, model.optimizer, model.loss_fn, x, y, epochs=2, metrics=model.metrics, "
+            "target_dtype=torch.long)\n") in code
+    assert ("print(evaluate(model, model.loss_fn, x, y, metrics=model.metrics, target_dtype=torch.long), "
+            "predict(model, x).argmax(-1))") in code
+    assert "# h = model.fit(x, y).history" in code
+    assert [f.code for f in result.findings] == ["FWT104"]

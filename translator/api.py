@@ -8,6 +8,7 @@ from pathlib import Path
 import libcst as cst
 
 from .findings import Finding
+from .gc_pause import gc_paused
 from .imports_fix import fix_imports
 from .ir import ModelInfo
 from .keras_to_torch import KerasToTorch, Options
@@ -67,6 +68,11 @@ class Result:
 def translate_source(code: str, to: str = "torch", layout: str = "native", input_shape=None,
                      rules: tuple[str, ...] = (), filename: str = "<string>") -> Result:
     """Translate model source code. `input_shape`: one shape (without batch) or a list of them."""
+    with gc_paused():
+        return _translate_source(code, to, layout, input_shape, rules, filename)
+
+
+def _translate_source(code, to, layout, input_shape, rules, filename) -> Result:
     if to not in DIRECTIONS:
         raise ValueError(f"unsupported target {to!r}; choose one of {DIRECTIONS}")
     if layout not in LAYOUTS:

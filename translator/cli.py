@@ -632,10 +632,13 @@ def render_weights(report: dict) -> str:
     saved = report.get("saved")
     lines = []
     if saved:
-        lines.append(f"wrote {saved['path']}: {saved['tensors']} tensors, {saved['parameters']} parameters "
+        lines.append(f"wrote {report['job'].get('output') or saved['path']}: {saved['tensors']} tensors, "
+                     f"{saved['parameters']} parameters "
                      f"from {report['job']['weights']}")
         for c in report.get("checks") or []:
-            lines.append(f"  checked on a random input ({', '.join(i['describe'] for i in report['job']['inputs'])}): "
+            what = ("loaded back from the file into a fresh model" if c.get("check") == "reloaded" else
+                    "checked on a random input")
+            lines.append(f"  {what} ({', '.join(i['describe'] for i in report['job']['inputs'])}): "
                          f"output {c['output']} max abs error {c['max_abs']:.3g} "
                          f"({'pass' if c['passed'] else 'FAIL'})")
         lines.append("RESULT: " + ("converted; the translated model reproduces the original's outputs"

@@ -420,12 +420,15 @@ class KerasToTorch:
                     if isinstance(t.target, cst.Name):
                         self.model_vars.add(t.target.value)
                 return stmt
-        if not isinstance(small, (cst.Expr, cst.Assign, cst.Return)) or not isinstance(small.value, cst.Call):
-            return stmt
-        func = small.value.func
-        if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
-                and func.value.value in self.model_vars):
-            return stmt
+        func = getattr(small, "value", None)
+        func = func.func if isinstance(func, cst.Call) else None
+        if not (isinstance(small, (cst.Expr, cst.Assign, cst.Return)) and isinstance(func, cst.Attribute)
+                and isinstance(func.value, cst.Name) and func.value.value in self.model_vars):
+            try:              # `print(model.evaluate(x, y))`: predict/evaluate inside an expression
+                return self.training.nested(stmt, scope)
+            except TranslationError as err:
+                self.finding("FWT104", err.message, line_of(stmt))
+                return commented_out(stmt, "FWT104", err.message + "; kept as a comment:")
         method = func.attr.value
         if method == "summary" and isinstance(small, cst.Expr):
             return stmt.with_changes(body=[cst.Expr(cst.Call(cst.Name("print"), [cst.Arg(func.value)]))])

@@ -85,7 +85,9 @@ class FileReport:
 
     def line(self) -> str:
         """The per-file summary line."""
-        if self.status == "copied":
+        if self.status == "copied" and self.would_change is not None:
+            line = f"{self.file}: no model code"
+        elif self.status == "copied":
             line = f"{self.file}: no model code; {'copied unchanged' if self.output else 'left as it is'}"
         else:
             line = self.summary
@@ -396,5 +398,5 @@ def print_file(report: FileReport, quiet: bool = False, stream=None) -> None:
         if finding.code == "FWT904" and report.status == "copied":
             continue            # "no model code" is said by the file's line
         print(finding.format(), file=stream)
-    if not quiet or report.error:
+    if not quiet or report.error or report.would_change:
         print(report.line(), file=stream)

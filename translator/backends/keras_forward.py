@@ -420,6 +420,9 @@ class ForwardTranslator:
         if isinstance(small, cst.Expr):
             if isinstance(small.value, (cst.SimpleString, cst.ConcatenatedString)):
                 return small
+            done = _ops().inplace_statement(self, small.value, line)     # x.masked_fill_(m, v) -> x = ...
+            if done is not None:
+                return done
             node, meta = self.expr(small.value)
             if meta.kind == "dropped":         # a call with no effect in Keras (`self.lstm.flatten_parameters()`)
                 return None
@@ -864,7 +867,7 @@ class ForwardTranslator:
     # -- torch functions and tensor methods --
     def torch_function(self, path: str, node: cst.Call):
         line = line_of(node)
-        if path in rnn_fwd.TORCH_FUNCTIONS:         # lists built in forward, zeros/ones (keras_forward_rnn.py)
+        if path in rnn_fwd.TORCH_FUNCTIONS:         # stack/cat of a list built in forward (keras_forward_rnn.py)
             done = rnn_fwd.torch_function(self, path, node)
             if done is not None:
                 return done

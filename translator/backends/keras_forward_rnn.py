@@ -347,6 +347,8 @@ def _state_name(ft, base: str, k: int, info: RnnInfo, reuse: dict) -> str:
 def assign(ft, small: cst.Assign, target, meta: Meta, line: int):
     """`out, (h_n, c_n) = self.lstm(x)` and the like: one statement or a list of them."""
     rc: RnnCall = meta.info
+    if isinstance(rc, RnnInfo):        # the last module of an nn.Sequential: its value is the sequence
+        return _sequential_result(ft, small, target, meta, line)
     info = rc.info
     if isinstance(target, cst.Name):
         raise _err("FWT202", "the (output, state) tuple of an RNN kept as one value is not translated "
@@ -431,12 +433,13 @@ def assign(ft, small: cst.Assign, target, meta: Meta, line: int):
 def _assign_lists(ft, rc, out_t, out_name, kinds, whole, used, bases, eager, seq_meta, states_meta, line):
     """assign() for a symbolic num_layers: the states collected in Python lists."""
     info = rc.info
+    read = {n.value for row in (rc.init or []) for node in row for n in _names_in(node)}
     lists = []
     for s in range(info.n_states):
         if not used[s]:
             lists.append(None)
-        elif whole is not None:
-            lists.append(fresh(ft, bases[s]))
+        elif whole is not None or bases[s] in read:      # `out, h = self.gru(x, h)`: the loop reads the old h
+            lists.append(fresh(ft, bases[s] + "_n" if bases[s] in read else bases[s]))
         else:
             lists.append(bases[s])
     stmts = rc.loop_statements(out_name, lists)
@@ -526,9 +529,22 @@ def _const_int(node):
     return None
 
 
+def _sequential_result(ft, small, target, meta: Meta, line):
+    """`out, _ = self.seq(x)` of an nn.Sequential ending in a one-layer RNN (its states unused)."""
+    if isinstance(target, (cst.Tuple, cst.List)) and len(target.elements) == 2 and \
+            isinstance(target.elements[0].value, cst.Name) and ft.unused(target.elements[1].value):
+        ft.bind(target.elements[0].value, meta.items[0], line)
+        return small.with_changes(targets=[cst.AssignTarget(target.elements[0].value)])
+    raise _err("FWT202", "the final states of an RNN inside nn.Sequential are not translated", line)
+
+
 def subscript_rnn(ft, node: cst.Subscript, base, bm: Meta, index: int, line):
     """`self.gru(x)[0]` (the output sequence) or `self.gru(x)[1]` (the final states)."""
     rc: RnnCall = bm.info
+    if isinstance(rc, RnnInfo):        # the last module of an nn.Sequential: its value is the sequence
+        if index == 0:
+            return base, bm.items[0]
+        raise _err("FWT202", "the final states of an RNN inside nn.Sequential are not translated", line)
     if index == 0 and not rc.info.states:
         return rc.chain(), bm.items[0]
     raise _err("FWT202", f"{rc.info.torch_class}: using the final states of a call that is not unpacked "

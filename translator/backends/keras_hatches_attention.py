@@ -30,7 +30,7 @@ from ..findings import TranslationError
 from ..ir import UNKNOWN, Sym
 from ..positions import line_of
 from .keras_code import Meta, call, code, node_of, tensor
-from .keras_forward_ops import BOOL, OpCall, module_call, subscript
+from .keras_forward_ops import BOOL, OpCall, module_call, paren, subscript
 from .keras_layers import Applied, LeafContext, check_rest, keras_hatch, layer_step
 
 CALL_PARAMS = ["query", "key", "value", "key_padding_mask", "need_weights", "attn_mask", "average_attn_weights",
@@ -60,7 +60,7 @@ def multi_head_attention(ctx: LeafContext) -> Applied:
             ctx.fail("FWT202", f"embed_dim={dim} is not divisible by num_heads={heads}")
         key_dim = node_of(dim // heads)
     else:
-        key_dim = cst.BinaryOperation(dim_node, cst.FloorDivide(), heads_node)
+        key_dim = cst.BinaryOperation(paren(dim_node), cst.FloorDivide(), paren(heads_node))
     kwargs = []
     drop_node, drop = _node(ctx, "dropout")
     if drop != 0.0:
@@ -236,7 +236,7 @@ def transformer_encoder_layer(ctx: LeafContext) -> Applied:
             ctx.fail("FWT202", f"d_model={d_model} is not divisible by nhead={heads}")
         key_dim = node_of(d_model // heads)
     else:
-        key_dim = cst.BinaryOperation(d_node, cst.FloorDivide(), h_node)
+        key_dim = cst.BinaryOperation(paren(d_node), cst.FloorDivide(), paren(h_node))
     bias = ctx.value("bias")
     no_bias = [("use_bias", _node(ctx, "bias")[0])] if bias is not True else []
     attn_kwargs = ([("dropout", drop_node)] if drop != 0.0 else []) + no_bias
@@ -347,13 +347,9 @@ def apply_transformer_encoder_layer(ft, attr: str, spec, node: cst.Call):
     elif masks:
         kwargs.append(("attention_mask", masks[0]))
     batch_first = spec.args.value("batch_first")
-    if not batch_first and not isinstance(x, cst.Name):
-        pass
     applied = _applied(ft, attr, spec, m)
     ft.cls.record_leaf(attr, spec, applied)
     out_meta = tensor(shape=m.shape) if m.shape is not None else tensor(3)
-    if not batch_first and m.shape is not None:
-        out_meta = tensor(shape=m.shape)
     result = _EncoderResult(ft, attr, x, out_meta, kwargs, act, spec.args.value("norm_first"), batch_first,
                             applied.extra.get("dropout", False), line_of(node))
     return cst.Name("_"), Meta(kind="lazy", info=result)

@@ -1,4 +1,4 @@
-"""Keras hatches (torch -> Keras) of image, normalisation, padding and activation modules.
+"""Keras hatches (torch -> Keras) of image, normalisation, padding and reshaping modules.
 
 Each hatch turns one torch module into Keras layers (built in `__init__`) or `keras.ops` code
 written inline in `call` (inside a `keras.Sequential`, where only layers can go, the same code in a
@@ -46,9 +46,16 @@ def _expr_step(ctx: LeafContext, build, role: str = "", single_use: bool = True)
     return layer_step(ctx, "Lambda", [lam], role=role)
 
 
+def _symbolic(v) -> bool:
+    if isinstance(v, (list, tuple)):
+        return any(_symbolic(x) for x in v)
+    return v is UNKNOWN or isinstance(v, Sym)
+
+
 def _const_or_fail(ctx: LeafContext, name: str):
+    """A torch argument that must be a constant (nested tuples included), or FWT202."""
     v = ctx.value(name)
-    if v is UNKNOWN or isinstance(v, Sym):
+    if _symbolic(v):
         ctx.fail("FWT202", f"{name} must be a constant here, got {_code(ctx.args.node(name))}")
     return v
 
@@ -383,77 +390,89 @@ def upsample(ctx: LeafContext) -> Applied:
 
 # ---- pixel shuffle -------------------------------------------------------------------------------
 
-def _channel_order(refs, x, count_c, r2, to_torch: bool):
-    """keras.ops.take(x, [...], axis=-1): TF's (i, j, c) channel order <-> torch's (c, i, j)."""
+def _channel_order(refs, x, count_c: str, r2: int, to_torch: bool):
+    """keras.ops.take(x, [...], axis=-1): TF's (i, j, c) channel order <-> torch's (c, i, j).
+    `count_c` is the code of C: a number, or `x.shape[-1] // 4` read from the Keras tensor."""
     if to_torch:      # position c * r2 + m takes TF channel m * C + c
-        elt = cst.parse_expression(f"m * {count_c} + c")
-        loops = [("c", count_c), ("m", r2)]
+        elt, loops = f"m * {count_c} + c", [("c", count_c), ("m", r2)]
     else:             # position m * C + c takes torch channel c * r2 + m
-        elt = cst.parse_expression(f"c * {r2} + m")
-        loops = [("m", r2), ("c", count_c)]
-    comp = cst.parse_expression(f"[{_code(elt)} for {loops[0][0]} in range({loops[0][1]}) "
+        elt, loops = f"c * {r2} + m", [("m", r2), ("c", count_c)]
+    comp = cst.parse_expression(f"[{elt} for {loops[0][0]} in range({loops[0][1]}) "
                                 f"for {loops[1][0]} in range({loops[1][1]})]")
     return call(refs.ops("take"), [x, comp], [("axis", node_of(-1))])
 
 
 @keras_hatch("pixel_shuffle", "pixel_unshuffle")
 def pixel_shuffle(ctx: LeafContext) -> Applied:
+    """A known channel count is written as a number; otherwise (a count built from constructor arguments)
+    the Keras tensor's own static channel size is read, in a Lambda layer (x.shape[-1])."""
     _image_rank(ctx, 2)
     shuffle = ctx.short == "PixelShuffle"
     r = _const_or_fail(ctx, "upscale_factor" if shuffle else "downscale_factor")
+    if not isinstance(r, int) or r < 1:
+        ctx.fail("FWT202", f"factor {r!r}: a positive int is expected")
     check_rest(ctx)
     channels = ctx.meta.channels
-    if not isinstance(channels, int):
-        ctx.fail("FWT302", "the channel count of the input is not known: torch's channel order (c, i, j) "
-                           "cannot be mapped to TF's (i, j, c)")
+    known = isinstance(channels, int)
     spatial = ctx.meta.spatial or (None, None)
     refs = ctx.refs
     if shuffle:
-        if channels % (r * r):
+        if known and channels % (r * r):
             ctx.fail("FWT202", f"{channels} channels are not a multiple of {r}^2")
-        c_out = channels // (r * r)
+        c_out = channels // (r * r) if known else None
         sizes = tuple(None if v is None else v * r for v in spatial)
+        count = str(c_out) if known else f"x.shape[-1] // {r * r}"
 
         def build(x):
-            return call(refs.ops("depth_to_space"), [_channel_order(refs, x, c_out, r * r, False), node_of(r)])
+            return call(refs.ops("depth_to_space"), [_channel_order(refs, x, count, r * r, False), node_of(r)])
     else:
-        c_out = channels * r * r
+        c_out = channels * r * r if known else None
         sizes = tuple(None if v is None else v // r for v in spatial)
+        count = str(channels) if known else "x.shape[-1]"
 
         def build(x):
-            return _channel_order(refs, call(refs.ops("space_to_depth"), [x, node_of(r)]), channels, r * r, True)
+            return _channel_order(refs, call(refs.ops("space_to_depth"), [x, node_of(r)]), count, r * r, True)
     out = tensor(shape=(None, c_out) + sizes, layout="cf", nonneg=ctx.meta.nonneg)
-    return Applied([_expr_step(ctx, build)], out, "Lambda" if ctx.sequential else "")
+    step = _expr_step(ctx, build, single_use=known)
+    return Applied([step], out, "Lambda" if step.kind == "layer" else "")
 
 
 # ---- reshaping -----------------------------------------------------------------------------------
 
 @keras_hatch("reshape")
 def unflatten(ctx: LeafContext) -> Applied:
+    """nn.Unflatten(dim, sizes) -> Reshape(the sizes of every non-batch axis): the other axes' sizes must be
+    known (one unknown becomes -1); sizes built from constructor arguments (ngf * 8) stay expressions."""
     if ctx.short != "Unflatten":
         ctx.fail("FWT101", f"nn.{ctx.short} has no Keras translation")
     dim = _const_or_fail(ctx, "dim")
-    sizes = _const_or_fail(ctx, "unflattened_size")
+    value, node = ctx.value("unflattened_size"), ctx.args.node("unflattened_size")
     check_rest(ctx)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        sizes = list(value)
+    elif isinstance(node, (cst.Tuple, cst.List)) and all(type(el) is cst.Element for el in node.elements):
+        sizes = [el.value for el in node.elements]
+    else:
+        ctx.fail("FWT202", f"unflattened_size={_code(node) if node is not None else value!r}: a tuple is expected")
     m = ctx.meta
     rank = _rank(ctx, "the unflattened axis")
-    if not isinstance(sizes, (list, tuple)) or not all(isinstance(v, int) for v in sizes):
-        ctx.fail("FWT202", f"unflattened_size={sizes!r}: a tuple of ints is expected")
     axis = dim % rank
     if axis == 0:
         ctx.fail("FWT202", "unflattening the batch axis has no Keras Reshape equivalent")
     shape = list(m.shape)
     whole = shape[axis]
-    sizes = list(sizes)
-    if -1 in sizes and isinstance(whole, int):
+    if -1 in sizes and isinstance(whole, int) and all(isinstance(v, int) for v in sizes):
         known = 1
         for v in sizes:
             known *= v if v != -1 else 1
         sizes[sizes.index(-1)] = whole // known
     target = shape[1:axis] + sizes + shape[axis + 1:]
-    unknown = [i for i, v in enumerate(target) if not isinstance(v, int) or v == -1]
+    unknown = [i for i, v in enumerate(target) if v is None or v == -1]
     if len(unknown) > 1:
         ctx.fail("FWT302", "more than one axis size of the result is unknown: Keras Reshape needs them")
     out_shape = (None,) + tuple(v if isinstance(v, int) and v != -1 else None for v in target)
-    target = [v if isinstance(v, int) else -1 for v in target]
-    return Applied([layer_step(ctx, "Reshape", [node_of(tuple(target))])], tensor(shape=out_shape), "Reshape")
+    items = [-1 if v is None else v for v in target]
+    elements = [cst.Element(node_of(v), comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+                for v in items]
+    elements[-1] = elements[-1].with_changes(comma=cst.Comma() if len(elements) == 1 else cst.MaybeSentinel.DEFAULT)
+    return Applied([layer_step(ctx, "Reshape", [cst.Tuple(elements)])], tensor(shape=out_shape), "Reshape")

@@ -46,8 +46,8 @@ def find_build_shapes(module: cst.Module, table: ImportTable, class_name: str, e
     memoised per module and class)."""
     key = (id(module), class_name)
     if key not in _BUILD_SHAPES:
-        if len(_BUILD_SHAPES) > 256:
-            _BUILD_SHAPES.clear()
+        if _BUILD_SHAPES and next(iter(_BUILD_SHAPES))[0] != id(module):
+            _BUILD_SHAPES.clear()         # another file: the cache holds one module (and its id) only
         _BUILD_SHAPES[key] = (module, _find_build_shapes(module, table, class_name, evaluate))
     return _BUILD_SHAPES[key][1]
 

@@ -6,6 +6,11 @@
     python -m translator.fuzz --seed 7 --show 12               # model #12's source and translations
     python -m translator.fuzz --count 500 --save DIR           # also write failing sources to DIR
 
+The other direction, random PyTorch models translated to Keras (`--to keras`), lives in the torch_*
+modules: torch_families.py (the torch layer families), torch_generator.py (the strategy),
+torch_harness.py (build in torch, translate, port torch -> Keras, compare), torch_main.py (the run
+loop); tests/test_fuzz_torch.py runs a bounded sample in CI.
+
 `families.py` is the table of layer families (one entry per family; a family is generated only
 when its rule exists), `generator.py` the hypothesis strategy writing models as source code,
 `harness.py` builds, translates, ports and compares one model. Failures found become regression

@@ -12,6 +12,7 @@ sequences, "img" (C, H, W), "vol" (C, D, H, W), "tok" (T,) int64 token ids.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -286,6 +287,8 @@ def groupnorm(g, shape, kind, keep):
 
 def instancenorm(n):
     def build(g, shape, kind, keep):
+        if math.prod(shape[1:]) < 2:        # torch: "Expected more than 1 spatial element"
+            return None
         args = [str(shape[0])]
         _kw(args, "affine", g.flag(), False)
         _kw(args, "eps", g.pick([1e-5, 1e-3]), 1e-5)

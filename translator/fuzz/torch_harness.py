@@ -12,7 +12,9 @@ Outcomes (harness.Outcome), worst first:
     generator   torch rejected the model, or its output shapes differ from the prediction
     mismatch    a translation that claimed success is wrong (values, shapes), or the translator
                 crashed, or the Keras code does not run, or the weights cannot be ported
-    error       the translation reported an error finding (FWTnnn) and left the model as it was
+    error       the translation reported an error finding (FWTnnn) and left the model as it was, or
+                a warning that left it as it was, or its outputs differ where a FWT402 warning
+                ("semantics differ") said they would: reported, never silent
     ok
 """
 from __future__ import annotations
@@ -124,7 +126,14 @@ def run_torch_spec(spec, layouts=LAYOUTS, seed: int = 0, atol: float = ATOL) -> 
                                                  + traceback.format_exc(limit=-4), torch_code=result.code))
             continue
         max_rel, problem = _compare(ref, keras_out)      # relative to the torch (original) output
-        if problem or not max_rel <= atol:
+        semantic = sorted({f.code for f in result.findings if f.code == "FWT402" and f.needs_attention})
+        if (problem or not max_rel <= atol) and semantic:
+            # the translation said so itself: "semantics differ" (e.g. MaxPool padding with zeros, not -inf)
+            outcome.layouts.append(LayoutOutcome(layout, "error", None if problem else max_rel,
+                                                 "outputs differ, as the FWT402 warning says:\n"
+                                                 + "\n".join(f.format() for f in result.findings),
+                                                 codes=semantic, torch_code=result.code))
+        elif problem or not max_rel <= atol:
             outcome.layouts.append(LayoutOutcome(layout, "mismatch", None if problem else max_rel,
                                                  problem or f"max relative error {max_rel:.3g} > {atol}",
                                                  torch_code=result.code))

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from ..cst_walk import child_nodes
+from ..cst_walk import child_nodes, find_all
+from ..frontends.keras_models import MODEL_API
 from ..findings import Finding, TranslationError
 from ..names import used_names
 from ..positions import line_of
@@ -116,14 +117,28 @@ class KerasTraining:
         if info is not None:
             return info
         models = self.driver.result.models
+        if self.foreign(var, func):
+            return None
         info = next((m for m in models if m.name == var), None)           # module-level `model = ...`
         if info is None and func is not None:                             # inside the builder itself
             info = next((m for m in models if m.name == func.name.value), None)
         return info
 
+    def foreign(self, var: str, func) -> bool:
+        """`var` is assigned in this function from something that is not a model of this file (another
+        library's `model = LinearRegression()`): its calls are none of our business."""
+        if func is None or (_key(func), var) in self.models:
+            return False
+        models = self.driver.result.models
+        lines = _assign_lines(func, var)
+        return bool(lines) and func.name.value not in {m.name for m in models} \
+            and not any(m.line in lines for m in models)          # not a model site of this function
+
     # ---- one statement `[target =] model.method(...)` ---------------------------------------------------------
     def translate(self, stmt, small, var: str, method: str, func) -> list:
         line = line_of(stmt)
+        if self.foreign(var, func):
+            return [stmt]
         self._drops = []
         handler = getattr(self, f"_{method}", None)
         if handler is None:
@@ -142,6 +157,34 @@ class KerasTraining:
         out[0] = out[0].with_changes(leading_lines=stmt.leading_lines)
         self.drop |= {id(s) for s in self._drops}
         return out
+
+    def nested(self, stmt, func):
+        """A statement that uses `model.predict(...)` / `model.evaluate(...)` inside an expression
+        (`print(model.evaluate(x, y))`): the calls translated in place. Other model API calls inside an
+        expression raise (kept as a comment by the caller)."""
+        models = self.driver.model_vars
+        if not models or not isinstance(stmt, cst.SimpleStatementLine):
+            return stmt
+        calls = [n for n in find_all(stmt, cst.Call) if isinstance(n.func, cst.Attribute)
+                 and isinstance(n.func.value, cst.Name) and n.func.value.value in models
+                 and n.func.attr.value in MODEL_API]
+        if not calls:
+            return stmt
+        line = line_of(stmt)
+        replacements = {}
+        for call in calls:
+            var, method = call.func.value.value, call.func.attr.value
+            if self.foreign(var, func):
+                continue
+            if method not in ("predict", "evaluate"):
+                raise TranslationError("FWT104", f"Keras model API '{method}' inside an expression not "
+                                       "translated", line)
+            try:
+                replacements[id(call)] = cst.parse_expression(getattr(self, f"_{method}")(call, var, func, line)[0])
+            except TranslationError as err:
+                raise TranslationError(err.code, f"Keras model API '{method}' not translated: {err.message}",
+                                       line) from None
+        return stmt.visit(_Replace(replacements))
 
     def _object(self, node, func):
         """A Keras optimizer, loss or schedule passed through a variable: its constructor call, when the
@@ -176,11 +219,15 @@ class KerasTraining:
         elif info.outputs[0].permute is not None:
             raise TranslationError("FWT202", "the model's output is channels-first in torch: its targets "
                                    "would need the same permutation", line)
-        names = self._fresh(var, ["optimizer", "scheduler", "loss_fn", "metrics"])
-        if opt_node is not args.get("optimizer"):           # folded `opt = Adam(...)`: the name stays
-            names["optimizer"] = args["optimizer"].value
-        if loss_node is not args.get("loss"):
-            names["loss_fn"] = args["loss"].value
+        builder = func is not None and info.name == func.name.value and _returns(func, var)
+        if builder:         # compiled inside the builder that returns it: the state goes with the model
+            names = {k: f"{var}.{k}" for k in ("optimizer", "scheduler", "loss_fn", "metrics")}
+        else:
+            names = self._fresh(var, ["optimizer", "scheduler", "loss_fn", "metrics"])
+            if opt_node is not args.get("optimizer"):           # folded `opt = Adam(...)`: the name stays
+                names["optimizer"] = args["optimizer"].value
+            if loss_node is not args.get("loss"):
+                names["loss_fn"] = args["loss"].value
         cls = self.helpers.ref(optimizer.helper) if optimizer.helper else self._ref(optimizer.torch_class)
         texts = [f"{names['optimizer']} = {optimizer.ctor(cls, f'{var}.parameters()')}"]
         scheduler = None
@@ -201,6 +248,8 @@ class KerasTraining:
                 texts.append(f"{metrics} = {{{items}}}")
         self.compiled[(_key(func), var)] = Compiled(names["optimizer"], names["loss_fn"], metrics, scheduler,
                                                    loss.class_index)
+        if builder:
+            self.compiled[("builder", info.name)] = self.compiled[(_key(func), var)]
         return texts
 
     def _fit(self, call, var, func, line):
@@ -291,6 +340,13 @@ class KerasTraining:
 
     def _compiled(self, var, func, line) -> Compiled:
         compiled = self.compiled.get((_key(func), var))
+        info = self.info(var, func)
+        built = self.compiled.get(("builder", info.name)) if compiled is None and info is not None else None
+        if built is not None:         # `model = build_model()` with the compile inside build_model
+            def attr(name):
+                return None if name is None else f"{var}.{name.split('.', 1)[1]}"
+            compiled = Compiled(attr(built.optimizer), attr(built.loss), attr(built.metrics),
+                                attr(built.scheduler), built.class_index)
         if compiled is None:
             raise TranslationError("FWT103", f"no translated {var}.compile(...) before it in the same function",
                                    line)
@@ -369,6 +425,14 @@ class KerasTraining:
         return after_imports(body, statements)
 
 
+class _Replace(cst.CSTTransformer):
+    def __init__(self, by_id: dict):
+        self.by_id = by_id
+
+    def leave_Call(self, original, updated):
+        return self.by_id.get(id(original), updated)
+
+
 class _Drop(cst.CSTTransformer):
     """Removes the statements whose ids are given; their comments go to the next statement."""
 
@@ -392,6 +456,20 @@ class _Drop(cst.CSTTransformer):
 
     def leave_Module(self, original, updated):
         return updated.with_changes(body=self.body(list(original.body), list(updated.body)))
+
+
+def _assign_lines(func: cst.FunctionDef, name: str) -> set[int]:
+    """The lines of the statements of `func` that assign `name`."""
+    return {line_of(stmt) for stmt in find_all(func, cst.SimpleStatementLine)
+            for small in stmt.body if isinstance(small, cst.Assign)
+            and any(isinstance(t.target, cst.Name) and t.target.value == name for t in small.targets)}
+
+
+def _returns(func: cst.FunctionDef, name: str) -> bool:
+    """Does the function end with `return <name>`?"""
+    last = func.body.body[-1] if func.body.body else None
+    return (isinstance(last, cst.SimpleStatementLine) and isinstance(last.body[0], cst.Return)
+            and isinstance(last.body[0].value, cst.Name) and last.body[0].value.value == name)
 
 
 def _count_name(node, name: str) -> int:

@@ -104,7 +104,7 @@ def predict(model, x, batch_size=32, input_permute=None, verbose=0):
     model.eval()
     with torch.no_grad():
         outputs = [model(x[start:start + batch_size]) for start in range(0, len(x), batch_size)]
-    return torch.cat(outputs).numpy()
+    return torch.cat(outputs).cpu().numpy()
 
 
 def _tensor(x, permute=None):

@@ -45,11 +45,11 @@ class TorchTraining:
     # ---- the file ---------------------------------------------------------------------------------------------
     def run(self, body: list) -> list:
         classes = {n for n in self.driver.classes if n not in self.driver.failed}
-        module_models = {m.name for m in self.driver.result.models if m.name not in classes}
+        module_models = {m.name: m.name for m in self.driver.result.models if m.name not in classes}
         for stmt in body:                         # `model = Net()` at module level: a global model
             assigned = _assign(stmt)
             if assigned is not None and self._model_class(assigned[1]) is not None:
-                module_models.add(assigned[0])
+                module_models[assigned[0]] = self._model_class(assigned[1])
         out = []
         block = []                                # consecutive module-level statements, one scope
         for stmt in body:
@@ -61,7 +61,7 @@ class TorchTraining:
             elif isinstance(stmt, cst.FunctionDef):
                 out += self.block(block, module_models) if block else []
                 block = []
-                known = set(module_models) | (_mode_switched(stmt) if classes else set())
+                known = dict(module_models, **dict.fromkeys(_mode_switched(stmt) if classes else ()))
                 out.append(stmt.with_changes(body=stmt.body.with_changes(
                     body=self.block(list(stmt.body.body), known) or [cst.SimpleStatementLine([cst.Pass()])])))
             else:
@@ -77,8 +77,8 @@ class TorchTraining:
         self.driver.result.findings.append(Finding(code_, message, line, 0, self.driver.filename))
 
     # ---- one scope (a function body or the module's statements) -------------------------------------------------
-    def block(self, stmts: list, known: set[str]) -> list:
-        models = dict.fromkeys(known)                     # var -> class name (None: a module-level model)
+    def block(self, stmts: list, known: dict) -> list:
+        models = dict(known)                              # var -> class or model name (None: not known)
         for stmt in stmts:
             assigned = _assign(stmt)
             if assigned is not None:
@@ -130,7 +130,7 @@ class TorchTraining:
                 raise TranslationError("FWT202", f"the optimizer's parameters `{code(params)}` are not "
                                        "`model.parameters()`", line)
             model = params.func.value.value
-            info = self._info(models.get(model) or model if model in models else "?", line)
+            info = self._info(models.get(model) or "?", line)
             models.setdefault(model, None)               # model.train()/eval() go, save/load translate
             loops = [s for s in stmts if isinstance(s, (cst.For, cst.While)) and opt in used_names(s)]
             others = [s for s in stmts if s is not stmt and s not in loops and opt in used_names(s)]
