@@ -81,6 +81,10 @@ CASES = [
      "h = torch.zeros((x.size(1), 8))\nouts = []\nfor t in range(x.size(0)):\n    h = self.cell(x[t], h)\n"
      "    outs.append(h)\nreturn torch.stack(outs)",
      "x", [TSEQ], ['layers.SimpleRNNCell(8, activation="relu")']),
+    ("gru-cell-over-time-major-tensor", "self.cell = nn.GRUCell(6, 8)",
+     "h = torch.zeros(x.size(1), 8)\nouts = []\nfor x_t in x:\n    h = self.cell(x_t, h)\n    outs.append(h)\n"
+     "for x_b in x.unbind(1):\n    h = h + x_b.sum()\nreturn torch.stack(outs), h",
+     "x", [TSEQ], ["for x_t in keras.ops.unstack(x):", "for x_b in keras.ops.unstack(x, axis=1):"]),
     ("gru-in-a-loop", "self.gru = nn.GRU(6, 8, num_layers=2, batch_first=True)",
      "h = torch.zeros((2, x.size(0), 8))\nfor _ in range(2):\n    out, h = self.gru(x, h)\nreturn out, h",
      "x", [SEQ], ["h = keras.ops.stack([h_l0, h_l1])"]),

@@ -12,7 +12,6 @@ torch.optim.RMSprop by 6e-2, after 5 steps).
 """
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 
@@ -314,6 +313,7 @@ def test_legacy_training_script_loss_curve(tmp_path, monkeypatch):
     assert set(saved) == set(reference.state_dict()) and (tmp_path / "keras" / "mlp.weights.h5").exists()
     for name, value in reference.state_dict().items():
         _assert_close(value.numpy(), saved[name].numpy(), name)
+        assert torch.equal(saved[name], torch_model.state_dict()[name])     # main() returns what it saved
     assert np.isfinite(keras_steps).all()
 
 
@@ -523,7 +523,7 @@ def train(x, y, dataset):
 """)
     findings = [f for f in result.findings if f.code == "FWT104"]
     assert findings and message in findings[-1].message, [f.format() for f in result.findings]
-    assert f"# fwtranslate FWT104: Keras model API" in result.code
+    assert "# fwtranslate FWT104: Keras model API" in result.code
     last = statements.splitlines()[-1].strip()
     assert f"    # {last}" in result.code                       # the original, kept as a comment
 
@@ -648,3 +648,34 @@ h = model.fit(x, y).history
             "predict(model, x).argmax(-1))") in code
     assert "# h = model.fit(x, y).history" in code
     assert [f.code for f in result.findings] == ["FWT104"]
+
+
+def test_torch_module_level_loop():
+    """A module-level script: enumerate(loader), forward before zero_grad, `loss.item()` after the loop,
+    a weights path in a variable (Keras needs .weights.h5: said, not guessed)."""
+    source = (TORCH_MODEL.format(out=2, final="") + """
+
+model = Net()
+optimizer = optim.AdamW(model.parameters())
+criterion = nn.MSELoss()
+for epoch in range(3):
+    running = 0.0
+    for i, (inputs, targets) in enumerate(loader):
+        outputs = model(inputs)
+        loss = criterion(outputs, targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        running += loss.item() * inputs.size(0)
+    print(epoch, running, loss.item())
+torch.save(model.state_dict(), PATH)
+""")
+    result = translate_source(source, to="keras")
+    code = result.code
+    assert ("optimizer = TorchAdamW(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-08, "
+            "weight_decay=0.01)\ncriterion = keras.losses.MeanSquaredError()\n"
+            "model.compile(optimizer=optimizer, loss=criterion)\n") in code
+    assert "        loss = model.train_on_batch(inputs, targets)\n        running += loss * inputs.size(0)\n" in code
+    assert "    print(epoch, running, loss)\nmodel.save_weights(PATH)\n" in code
+    save_line = source.splitlines().index("torch.save(model.state_dict(), PATH)") + 1
+    assert [(f.code, f.line) for f in result.findings] == [("FWT402", save_line)]

@@ -24,15 +24,16 @@ from .backends.keras_forward import (Context, Entry, ForwardTranslator, Sequenti
                                      first_leaf, leaf, needed_layout, rank_hint, transpose)
 from .backends.keras_layers import Applied, discover_keras_hatches
 from .findings import Finding, TranslationError, flag
-from .frontends.scopes import function_scope, module_scope
+from .frontends.scopes import module_scope
 from .frontends.torch_models import (ModSpec, SpecBuilder, TorchIndex, is_module_ctor, methods, module_classes,
                                      module_helpers, uses_torch)
 from .imports_fix import _after_header, _used_names
 from .ir import ModuleResult, InterfaceTensor, LayerMapping, ModelInfo
-from .names import ImportTable, dotted
+from .names import ImportTable, canonical_torch, dotted
 from .positions import line_of
 from .rules import RuleSet
 from .training.torch_loop import TorchTraining
+from .training.torch_optimizers import is_loss
 
 # Attributes a Keras layer or model owns: a torch submodule of that name gets a trailing underscore.
 KERAS_RESERVED = {"layers", "weights", "variables", "trainable_weights", "non_trainable_weights", "name",
@@ -87,31 +88,6 @@ class ClassTranslation:
         self.init_modules = InitReader(self.driver, self.methods, self.init).read()
         self.modules = self.init_modules.modules
         self.module_stmts = self.init_modules.module_stmts
-
-    def collect_modules_plain(self) -> None:
-        scope = function_scope(self.init, self.driver.scope)
-        params = {p.name.value for p in list(self.init.params.params)[1:] + list(self.init.params.kwonly_params)}
-        builder = self.driver.specs
-
-        def visit(stmts):
-            for stmt in stmts:
-                if isinstance(stmt, cst.SimpleStatementLine):
-                    for small in stmt.body:
-                        attr = _self_assign(small)
-                        if attr is None:
-                            continue
-                        value = small.value
-                        if is_module_ctor(value, self.driver.table, self.driver.classes, self.driver.helpers) \
-                                or isinstance(value, cst.Name) and value.value in params:
-                            if attr in self.modules:
-                                raise TranslationError("FWT103", f"self.{attr} is assigned a module twice",
-                                                       line_of(stmt))
-                            self.modules[attr] = builder.spec(value, scope, params)
-                            self.module_stmts[attr] = id(stmt)
-                elif isinstance(stmt, (cst.If, cst.For, cst.While, cst.With, cst.Try)):
-                    for block in _blocks(stmt):
-                        visit(block)
-        visit(self.init.body.body)
 
     # -- records made while applying modules --
     def record(self, attr: str, key, ctor, entries) -> None:
@@ -324,14 +300,6 @@ class _RenameSelfAttrs(cst.CSTTransformer):
         if isinstance(updated.value, cst.Name) and updated.value.value == "self" and updated.attr.value in self.renames:
             return updated.with_changes(attr=cst.Name(self.renames[updated.attr.value]))
         return updated
-
-
-def _self_assign(small) -> str | None:
-    if isinstance(small, cst.Assign) and len(small.targets) == 1:
-        t = small.targets[0].target
-        if isinstance(t, cst.Attribute) and isinstance(t.value, cst.Name) and t.value.value == "self":
-            return t.attr.value
-    return None
 
 
 def _self_attrs(cls) -> set[str]:
@@ -683,6 +651,8 @@ class TorchToKeras:
             return stmt
         if not is_module_ctor(value, self.table, self.classes, self.helpers) or \
                 isinstance(value.func, cst.Name) and value.func.value in self.helpers:
+            return stmt
+        if is_loss(canonical_torch(self.table.resolve(value.func))):   # criterion = nn.MSELoss(): training code
             return stmt
         target = small.targets[0].target
         name = dotted(target) or "model"

@@ -19,6 +19,8 @@ from ..findings import TranslationError, comment_lines, flag
 from ..frontends.torch_models import resolve, uses_torch
 from ..positions import line_of
 from .keras_code import OTHER, call, code
+from .keras_forward import ForwardTranslator
+from .keras_forward_lists import _share
 
 INIT_NOTE = ("weight initialisation ({what}) removed: the Keras layers initialise with their own defaults "
              "(ported weights replace both)")
@@ -133,8 +135,6 @@ def _tensor_method_calls(func) -> bool:
 
 def translate_other(tr, ctx, func: cst.FunctionDef) -> cst.FunctionDef:
     """A method not called from forward: its body translated with the parameters as plain values."""
-    from .keras_forward import ForwardTranslator
-    from .keras_forward_lists import _share
     func = func.visit(_Factories(tr.driver.table, ctx.refs))
     for n in _calls(func):
         f = n.func
@@ -185,45 +185,29 @@ class _Factories(cst.CSTTransformer):
         return call(self.refs.ops(path.rsplit(".", 1)[-1]), [shape])
 
 
-def _make_translator():
-    from .keras_forward import ForwardTranslator
+class _MethodTranslator(ForwardTranslator):
+    """forward's translator for a method that may return plain values too."""
 
-    class MethodTranslator(ForwardTranslator):
-        """forward's translator for a method that returns plain values too."""
+    def outputs_of(self, node, meta, line):
+        if meta.is_tensor or meta.kind == "tuple" and any(m.is_tensor for m in meta.items):
+            return super().outputs_of(node, meta, line)
+        return node, [meta]
 
-        def outputs_of(self, node, meta, line):
-            if meta.is_tensor or meta.kind == "tuple" and any(m.is_tensor for m in meta.items):
-                return super().outputs_of(node, meta, line)
-            return node, [meta]
-
-        def expr(self, node):
-            f = node.func if isinstance(node, cst.Call) else None
-            if isinstance(f, cst.Attribute) and isinstance(f.value, cst.Name) and f.value.value == "self" \
-                    and f.attr.value == "forward":          # self.forward(x) -> self(x): the Keras model's call
-                args = [a.with_changes(value=self.expr(a.value)[0]) for a in node.args]
-                return node.with_changes(func=cst.Name("self"), args=args), OTHER
-            if isinstance(node, cst.Call) and _is_keras_factory(node):
-                args = [a.with_changes(value=self.expr(a.value)[0]) for a in node.args]
-                return node.with_changes(args=args), OTHER
-            return super().expr(node)
-    return MethodTranslator
+    def expr(self, node):
+        f = node.func if isinstance(node, cst.Call) else None
+        if isinstance(f, cst.Attribute) and isinstance(f.value, cst.Name) and f.value.value == "self" \
+                and f.attr.value == "forward":          # self.forward(x) -> self(x): the Keras model's call
+            args = [a.with_changes(value=self.expr(a.value)[0]) for a in node.args]
+            return node.with_changes(func=cst.Name("self"), args=args), OTHER
+        if isinstance(node, cst.Call) and _is_keras_factory(node):
+            args = [a.with_changes(value=self.expr(a.value)[0]) for a in node.args]
+            return node.with_changes(args=args), OTHER
+        return super().expr(node)
 
 
 def _is_keras_factory(node) -> bool:
     f = node.func
     return isinstance(f, cst.Attribute) and f.attr.value in ("zeros", "ones") and code(f.value) == "keras.ops"
-
-
-class _Lazy:
-    cls = None
-
-    def __call__(self, *a, **k):
-        if _Lazy.cls is None:
-            _Lazy.cls = _make_translator()
-        return _Lazy.cls(*a, **k)
-
-
-_MethodTranslator = _Lazy()
 
 
 # ---- module-valued arguments of class constructors (`block(..., downsample)`) -------------------------

@@ -17,7 +17,8 @@ of `forward`), so every call site of one module shares the same layers.
 
 Cells stepped in Python loops: `h, c = self.cell(x[:, t], (h, c))` -> `h, c = self.cell(x[:, t],
 [h, c])[1]` (Keras cells return (output, new_states)); without states the cell's zero initial state
-is passed. The loops themselves are keras_forward_loops.py's; a list built in forward
+is passed. The loops themselves are keras_forward_loops.py's (plus `for x_t in x` / `x.unbind(1)`
+over a tensor: `keras.ops.unstack`); a list built in forward
 (`outputs = []`, `outputs.append(h)`) keeps the meta of its items aside for
 `torch.stack(outputs, dim=1)` -> `keras.ops.stack(outputs, axis=1)`.
 """
@@ -110,13 +111,24 @@ def states_needed(ft, attr: str) -> bool:
 
 
 def _scan_states(ft, attr: str) -> bool:
+    """Every call of self.<attr> in the methods of the class, unpacked with unused states or indexed
+    [0]? (a name is unused when it occurs once in its method: the assignment)"""
     calls, ok = [], set()
 
     def is_call(n):
         return isinstance(n, cst.Call) and isinstance(n.func, cst.Attribute) and \
             isinstance(n.func.value, cst.Name) and n.func.value.value == "self" and n.func.attr.value == attr
 
+    def unused(t, counts) -> bool:
+        if isinstance(t, (cst.Tuple, cst.List)):
+            return all(unused(el.value, counts) for el in t.elements)
+        return isinstance(t, cst.Name) and (t.value == "_" or counts.get(t.value, 0) <= 1)
+
     class V(cst.CSTVisitor):
+        def __init__(self, counts):
+            super().__init__()
+            self.counts = counts
+
         def visit_Call(self, n):
             if is_call(n):
                 calls.append(n)
@@ -124,13 +136,25 @@ def _scan_states(ft, attr: str) -> bool:
         def visit_Assign(self, n):
             t = n.targets[0].target if len(n.targets) == 1 else None
             if is_call(n.value) and isinstance(t, (cst.Tuple, cst.List)) and len(t.elements) == 2 \
-                    and ft.unused(t.elements[1].value):
+                    and unused(t.elements[1].value, self.counts):
                 ok.add(id(n.value))
 
         def visit_Subscript(self, n):
             if is_call(n.value) and _index_of(n) == 0:
                 ok.add(id(n.value))
-    ft.cls.cls.visit(V())
+
+    class Names(cst.CSTVisitor):
+        def __init__(self):
+            super().__init__()
+            self.counts: dict = {}
+
+        def visit_Name(self, n):
+            self.counts[n.value] = self.counts.get(n.value, 0) + 1
+    for stmt in ft.cls.cls.body.body:
+        if isinstance(stmt, cst.FunctionDef):
+            names = Names()
+            stmt.body.visit(names)
+            stmt.body.visit(V(names.counts))
     return any(id(c) not in ok for c in calls)
 
 
@@ -618,6 +642,44 @@ def in_loop(ft, small) -> bool:
                     ids.add(id(n))
         ft.cls.cls.visit(V())
     return id(small) in ids
+
+
+def tensor_loop(ft, s: cst.For):
+    """A LOOP_HANDLERS entry (keras_forward_loops.py): stepping over a tensor's leading axis,
+    `for x_t in x:` (time-major sequences) or `for x_t in x.unbind(1):`, as
+    `for x_t in keras.ops.unstack(x, axis=...)` (the length of that axis must be static). None: not
+    such a loop."""
+    it, axis = s.iter, 0
+    if isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute) and it.func.attr.value == "unbind" \
+            and isinstance(it.func.value, cst.Name):
+        if len(it.args) > 1 or any(a.keyword is not None and a.keyword.value != "dim" for a in it.args):
+            return None
+        axis = _literal(it.args[0].value) if it.args else 0
+        it = it.func.value
+    if not isinstance(it, cst.Name) or not isinstance(axis, int) or s.orelse is not None:
+        return None
+    m = ft.env.get(it.value)
+    if m is None or not m.is_tensor:
+        return None
+    line = line_of(s)
+    if m.flat is not None or (m.layout == "cf" and (m.rank is None or m.rank > 2)) or m.rank is None and axis < 0:
+        raise _err("FWT202", f"a loop over the tensor '{it.value}' (a channels-last image, or a negative axis "
+                             "of a tensor of unknown rank): not translated", line)
+    d = axis % m.rank if m.rank is not None else axis
+    item = tensor(shape=m.shape[:d] + m.shape[d + 1:]) if m.shape is not None else tensor(None)
+    kwargs = [("axis", node_of(d))] if d else []
+    iter_node = call(ft.refs.ops("unstack"), [it], kwargs)
+    from .keras_forward_loops import bind, loop
+    return loop(ft, s, lambda: bind(ft, s.target, item, line), iter_node)
+
+
+def _register_loop_handler() -> None:
+    from .keras_forward_loops import LOOP_HANDLERS
+    if tensor_loop not in LOOP_HANDLERS:
+        LOOP_HANDLERS.append(tensor_loop)
+
+
+_register_loop_handler()
 
 
 def special_call(ft, node: cst.Call):

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from ..findings import TranslationError
-from ..ir import UNKNOWN, Sym
+from ..ir import Sym
 from ..positions import line_of
 from .scopes import function_scope
 from .torch_models import SEQUENTIAL, ModSpec, is_module_ctor, resolve

@@ -20,8 +20,12 @@ FORMS = ("sequential", "subclassed")
 
 
 def _forms(args) -> tuple:
-    forms = tuple(x for x in args.forms.split(",") if x in FORMS)
-    return forms or FORMS
+    """--forms of the torch direction; the Keras direction's "functional" (its default) means subclassed."""
+    names = [{"functional": "subclassed"}.get(x, x) for x in args.forms.split(",") if x]
+    bad = [x for x in names if x not in FORMS]
+    if bad:
+        raise SystemExit(f"--to keras: unknown form(s) {', '.join(bad)}; choose from {', '.join(FORMS)}")
+    return tuple(dict.fromkeys(names)) or FORMS
 
 
 def _shrink(args, layouts, forms) -> int:

@@ -193,7 +193,8 @@ def learning_rate_schedule(node: cst.Call, table, scope: dict, line: int):
         if "decay_rate" not in args:
             raise TranslationError("FWT201", f"{what}: 'decay_rate' missing", line)
         staircase = constant(args, "staircase", False, scope, what, line)
-        steps = f"(step // {text(args, 'decay_steps', '')})" if staircase else f"(step / {text(args, 'decay_steps', '')})"
+        decay_steps = text(args, "decay_steps", "")
+        steps = f"(step // {decay_steps})" if staircase else f"(step / {decay_steps})"
         return text(args, "initial_learning_rate", ""), f"lambda step: {text(args, 'decay_rate', '')} ** {steps}", ()
     if what == "PiecewiseConstantDecay":
         values = args["values"]

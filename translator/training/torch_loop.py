@@ -123,6 +123,7 @@ class TorchTraining:
 
     def training(self, stmts, optimizers, losses, models) -> list:
         replaced: dict[int, list] = {}
+        item_vars: set[str] = set()
         for opt, (stmt, path, params) in optimizers.items():
             line = line_of(stmt)
             if not (isinstance(params, cst.Call) and isinstance(params.func, cst.Attribute)
@@ -142,7 +143,7 @@ class TorchTraining:
             step = _Step(self, opt, model, info, losses, line)
             new_loops = [step.rewrite(loop) for loop in loops]
             if step.loss_var is not None:      # train_on_batch returns a float: `loss.item()` -> `loss`
-                new_loops = [loop.visit(_DropItem(step.loss_var)) for loop in new_loops]
+                item_vars.add(step.loss_var)
             if step.loss is None:
                 raise TranslationError("FWT103", f"no `loss = criterion(model(x), y)` step found for {opt}", line)
             helper, keras_path, kwargs = keras_optimizer(assigned_call(stmt), path, self.driver.scope, line)
@@ -158,6 +159,8 @@ class TorchTraining:
         out = []
         for s in stmts:
             out += replaced.get(id(s), [s])
+        for name in item_vars:              # also after the loop: `print(loss.item())`
+            out = [s.visit(_DropItem(name)) if name in used_names(s) else s for s in out]
         return out
 
     def _info(self, cls: str | None, line: int):
