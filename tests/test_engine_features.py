@@ -178,3 +178,20 @@ model = keras.Model(inp, both)
     result = translate_source(code)
     comparison = compare_source(code, "model", [random_input((2, 6, 6, 3))], prepare=randomize_weights)
     assert comparison.ok(), (comparison.max_abs, result.code)
+
+
+def test_a_builder_parameter_named_like_the_forward_input_stays_the_input():
+    # def main(x, y): forward's own `x` (its input, then its running variable) must not become self.x
+    code = """\
+import keras
+from keras import layers
+
+
+def main(x, y):
+    model = keras.Sequential([keras.Input(shape=(4,)), layers.Dense(3)])
+    return model
+"""
+    result = translate_source(code)
+    assert "self.x" not in result.code, result.code
+    comparison = compare_source(code, "main(None, None)", [random_input((2, 4))], prepare=randomize_weights)
+    assert comparison.ok(), (comparison.max_abs, result.code)

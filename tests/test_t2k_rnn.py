@@ -45,13 +45,17 @@ CASES = [
     ("lstm-3layer-output-only", "self.lstm = nn.LSTM(6, 8, num_layers=3, dropout=0.3, batch_first=True)",
      "return self.lstm(x)[0][:, -1]",
      "x", [SEQ], ["self.lstm_l2(self.lstm_drop(self.lstm_l1(self.lstm_drop(self.lstm(x)))))[:, -1]"]),
-    ("gru-states-whole-and-permuted", "self.gru = nn.GRU(6, 8, num_layers=2, batch_first=True)\nself.fc = nn.Linear(16, 3)",
+    ("gru-states-whole-and-permuted",
+     "self.gru = nn.GRU(6, 8, num_layers=2, batch_first=True)\nself.fc = nn.Linear(16, 3)",
      "_, h = self.gru(x)\nreturn self.fc(h.permute(1, 0, 2).reshape(x.size(0), -1)), h[-2:]",
      "x", [SEQ], ["seq, h_l0 = self.gru(x)", "seq, h_l1 = self.gru_l1(seq)"]),
     ("encoder-states-to-decoder",
      "self.enc = nn.GRU(6, 8, num_layers=2, batch_first=True)\nself.dec = nn.GRU(6, 8, num_layers=2, batch_first=True)",
      "_, h = self.enc(x)\nout, h = self.dec(y, h)\nreturn out, h",
      "x, y", [SEQ, (B, 3, F)], ["initial_state=[h_l0]"]),
+    ("gru-state-squeezed", "self.gru = nn.GRU(6, 8, batch_first=True)\nself.fc = nn.Linear(8, 2)",
+     "_, h = self.gru(x)\nreturn self.fc(h.squeeze(0)), h[0] * 2",
+     "x", [SEQ], ["_, h = self.gru(x)", "return self.fc(h), h * 2"]),
     ("lstm-state-tuple-kept",
      "self.a = nn.LSTM(6, 8, batch_first=True)\nself.b = nn.LSTM(8, 8, batch_first=True)",
      "out, hidden = self.a(x)\nout, _ = self.b(out, hidden)\nreturn out, hidden[0], hidden[1]",
@@ -175,7 +179,8 @@ def test_stacked_cells_over_split_time_steps():
     outputs collected with `+=` and concatenated (the number of steps needs the input length)."""
     pytest.importorskip("torch")
     from translator.verify.port_torch import compare_torch_source
-    src = model_source("self.lstm1 = nn.LSTMCell(1, 12)\nself.lstm2 = nn.LSTMCell(12, 12)\nself.linear = nn.Linear(12, 1)",
+    src = model_source("self.lstm1 = nn.LSTMCell(1, 12)\nself.lstm2 = nn.LSTMCell(12, 12)\n"
+                       "self.linear = nn.Linear(12, 1)",
                        "outputs = []\nh_t = torch.zeros(x.size(0), 12)\nc_t = torch.zeros(x.size(0), 12)\n"
                        "h_t2 = torch.zeros(x.size(0), 12)\nc_t2 = torch.zeros(x.size(0), 12)\n"
                        "for input_t in x.split(1, dim=1):\n"
@@ -237,3 +242,24 @@ def test_rnn_at_the_end_of_a_sequential():
     states = translate_source(model_source("self.seq = nn.Sequential(nn.GRU(6, 8, batch_first=True))",
                                            "out, h = self.seq(x)\nreturn h"), to="keras")
     assert [f.code for f in states.findings] == ["FWT202"], [f.format() for f in states.findings]
+
+
+def test_rnn_states_used_in_another_method():
+    pytest.importorskip("torch")
+    from translator.verify.port_torch import compare_torch_source
+    from test_torch_to_keras import HEADER
+    src = HEADER + (
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.gru = nn.GRU(6, 8, num_layers=2, batch_first=True)\n"
+        "        self.fc = nn.Linear(8, 3)\n\n"
+        "    def encode(self, x):\n"
+        "        out, h = self.gru(x)\n"
+        "        return h[-1]\n\n"
+        "    def forward(self, x):\n"
+        "        return self.fc(self.encode(x))\n")
+    result = translate_source(src, to="keras")
+    assert not result.findings, [f.format() for f in result.findings]
+    assert "out, h_l1 = self.gru_l1(out)" in result.code and "return h_l1" in result.code
+    assert compare_torch_source(src, "Net()", _np_inputs([SEQ]), "Net", result=result).ok(ATOL)

@@ -538,3 +538,28 @@ def test_mapping_names_the_elements_whose_index_is_known():
     result = translate_source(MODULE_LIST_INDEX, to="keras")
     paths = {(m.torch_path, m.keras_name) for m in result.model("Net").layers}
     assert {("first.0", "first.0")} <= paths, paths
+
+
+MODULES_FROM_LOCALS_AND_METHODS = _src("""\
+    class Net(nn.Module):
+        def __init__(self, channels=4, num_classes=3):
+            super().__init__()
+            conv = nn.Conv2d(3, channels, 3, stride=2, padding=1)
+            self.conv = conv
+            self.head = self._make_head(channels, num_classes)
+            self.aux = self._make_head(channels, num_classes)
+
+        def _make_head(self, channels, num_classes):
+            return nn.Linear(channels, num_classes)
+
+        def forward(self, x):
+            x = F.relu(self.conv(x)).mean((2, 3))
+            return self.head(x) + 0.5 * self.aux(x)
+    """)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_modules_built_in_a_local_or_returned_by_a_method(layout):
+    _compare(MODULES_FROM_LOCALS_AND_METHODS, "Net()", [IMG], layout,
+             expect=["conv = keras.Sequential([layers.ZeroPadding2D(1), layers.Conv2D(channels, 3, strides=2)])",
+                     "self.conv = conv", "return layers.Dense(num_classes)"])

@@ -23,7 +23,7 @@ from .positions import line_of
 from .rules import RuleSet
 from .training import KerasTraining
 from . import snippets
-from .cst_walk import node_code
+from .cst_walk import find_all, node_code
 from .values import evaluate
 
 
@@ -182,7 +182,7 @@ class KerasToTorch:
             + layer_inits(ft)
         init_params = func.params if func is not None else None
         if func is not None:
-            forward_body, saved = self_params(forward_body, func)
+            forward_body, saved = self_params(forward_body, func, names)
             init_body = saved + init_body
         leading = [cst.EmptyLine(), cst.EmptyLine()]
         if func is None:
@@ -546,8 +546,20 @@ def passthrough_args(func: cst.FunctionDef | None) -> list[cst.Arg]:
     return args
 
 
-def self_params(forward_body: list, func: cst.FunctionDef):
-    """Builder parameters used in forward become attributes saved in __init__."""
+def self_params(forward_body: list, func: cst.FunctionDef, input_names=()):
+    """Builder parameters used in forward become attributes saved in __init__. A name that forward binds
+    itself (an input, or a variable it assigns) is forward's own, even when a builder parameter has it."""
     params = {p.name.value for p in list(func.params.params) + list(func.params.kwonly_params)
               + list(func.params.posonly_params)}
-    return save_params(forward_body, params)
+    return save_params(forward_body, params - set(input_names) - bound_names(forward_body))
+
+
+def bound_names(body: list) -> set[str]:
+    """Names assigned (or loop targets) anywhere in a list of statements."""
+    out = set()
+    for stmt in body:
+        for node in find_all(stmt, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign, cst.For, cst.CompFor)):
+            target = node.target
+            out |= {n.value for n in find_all(target, (cst.Name,))} if not isinstance(target, cst.Name) \
+                else {target.value}
+    return out

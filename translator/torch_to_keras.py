@@ -162,6 +162,11 @@ class ClassTranslation:
             if attr in self.records or spec.kind in ("param", "none"):
                 continue
             meta = assumed_input(spec)
+            if attr not in self.module_stmts and spec.kind in ("leaf", "sequential", "helper", "instance"):
+                from .backends.keras_forward_lists import apply_site
+                if id(spec.node) not in self.driver.site_exprs:     # built in a local or a method
+                    apply_site(ctx, spec, meta, None)
+                continue
             if spec.kind == "leaf":
                 self.record_leaf(attr, spec, leaf(ctx, spec, meta, sequential=False))
             elif spec.kind == "sequential":
@@ -778,9 +783,9 @@ def translate_module(module: cst.Module, rules: RuleSet, layout: str, shapes, fi
     translator = TorchToKeras(module, rules, Options(layout, shapes), filename)
     out = translator.run()
     new_module = out.module
-    if out.sites:
+    if out.sites or out.models:          # a model without layers (`return -x`) still needs `import keras`
         new_module = fix_torch_imports(new_module, translator.refs.statements())
     findings = sorted(out.findings, key=lambda f: (f.line, f.code))
-    if not out.sites and not out.failed_sites:
+    if not out.sites and not out.failed_sites and not out.models:
         findings.append(Finding("FWT904", "no PyTorch model definition found", 1, 0, filename))
     return result_cls(new_module.code, findings, out.models, filename, out.sites, out.failed_sites)

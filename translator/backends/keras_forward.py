@@ -742,6 +742,9 @@ class ForwardTranslator:
             return done
         if rnn_fwd.handles(spec):          # RNNs and cells: states, layers, initial states
             return rnn_fwd.apply(self, attr, spec, node)
+        if attr not in self.cls.module_stmts and spec.kind in ("leaf", "sequential", "helper", "instance"):
+            from .keras_forward_lists import apply_site_module     # built in a local or a method
+            return apply_site_module(self, attr, spec, node)
         if keras_tied.tied_source(self, attr):      # self.decoder.weight = self.encoder.weight
             return keras_tied.apply_tied(self, attr, spec, node)
         args = self.tensors_of(node)

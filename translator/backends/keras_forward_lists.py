@@ -211,6 +211,30 @@ def _apply_instances(ft, attr, specs, args, node, func_node):
     return node.with_changes(func=func_node, args=[a.with_changes(value=n) for a, (_, n, _) in zip(node.args, args)]), out
 
 
+def apply_site_module(ft, attr: str, spec, node: cst.Call):
+    """self.<attr>(x) for a module built in a local or returned by a method (`self.conv = conv`,
+    `self.head = self._make_head()`): one Keras object at its site."""
+    line = line_of(node)
+    args = ft.tensors_of(node)
+    if any(k is not None for k, _, _ in args):
+        raise TranslationError("FWT103", f"keyword arguments in a call of self.{attr}", line)
+    ref = cst.Attribute(cst.Name("self"), cst.Name(ft.cls.keras_attr(attr)))
+    if len(args) != 1:
+        if spec.kind != "instance":
+            raise TranslationError("FWT103", f"self.{attr} called with {len(args)} arguments", line)
+        new, out = _apply_instances(ft, attr, [spec], args, node, ref)
+    else:
+        _, x, meta = args[0]
+        if not meta.is_tensor:
+            raise TranslationError("FWT103", f"self.{attr} applied to a value that is not a tensor", line)
+        x, meta = ft.conform_sequential_input(x, meta, spec, line)
+        _, out, entries = apply_site(ft.ctx, spec, meta, attr, ft.cls.keras_attr(attr))
+        new = cst.Call(ref, [cst.Arg(x)])
+        ft.cls.list_entries += [e for e in entries if e.torch_path not in {x.torch_path for x in ft.cls.list_entries}]
+    ft.cls.record(attr, ("site", id(spec.node)), None, [])
+    return new, out
+
+
 def _all_specs(spec):
     if spec.kind == "mdict":
         return [s for _, s in spec.items]

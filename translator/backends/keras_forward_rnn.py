@@ -11,9 +11,11 @@ torch's h_n / c_n are (num_layers * directions, B, H); Keras returns one (B, H) 
 direction. A state target `h_n` is held *lazily* as the per-layer names (a `states` meta): `h_n[-1]`
 is the last name, `h_n[-2:]` and any other use a `keras.ops.stack` of the names. Inside a block (a
 loop, an `if`), or when an LSTM's (h, c) pair is kept as one name, the states are stacked right away
-(a value carried around a loop or merged after an `if` must keep one representation). batch_first=False transposes (T, B, F) <-> (B, T, F) at the
-boundary. The Keras layers get return_state=True when some call site uses the final states (a scan
-of `forward`), so every call site of one module shares the same layers.
+(a value carried around a loop or merged after an `if` must keep one representation).
+batch_first=False transposes (T, B, F) <-> (B, T, F) at the boundary. The Keras layers get
+return_state=True when some call site uses the final states (a scan of the class's methods), so
+every call site of one module shares the same layers. With num_layers given symbolically the layers
+are a Python list, run in a loop; their states are collected in Python lists (`h_n += [h_step]`).
 
 Cells stepped in Python loops: `h, c = self.cell(x[:, t], (h, c))` -> `h, c = self.cell(x[:, t],
 [h, c])[1]` (Keras cells return (output, new_states)); without states the cell's zero initial state
@@ -164,7 +166,8 @@ def _index_of(node: cst.Subscript):
     v = node.slice[0].slice.value
     if isinstance(v, cst.Integer):
         return int(v.value)
-    if isinstance(v, cst.UnaryOperation) and isinstance(v.operator, cst.Minus) and isinstance(v.expression, cst.Integer):
+    if isinstance(v, cst.UnaryOperation) and isinstance(v.operator, cst.Minus) and \
+            isinstance(v.expression, cst.Integer):
         return -int(v.expression.value)
     return None
 
@@ -539,7 +542,8 @@ def subscript_states(ft, node: cst.Subscript, meta: Meta, line):
     if picked is None:
         raise _err("FWT202", f"index into the final RNN states not translated: {code(node)}", line)
     for el in rest:
-        if not isinstance(el.slice, cst.Slice) or any(v is not None for v in (el.slice.lower, el.slice.upper, el.slice.step)):
+        sl = el.slice
+        if not isinstance(sl, cst.Slice) or any(v is not None for v in (sl.lower, sl.upper, sl.step)):
             raise _err("FWT202", f"index into the final RNN states not translated: {code(node)}", line)
     return picked, out                # `h_n[-1, :, :]`: the trailing full slices change nothing
 
@@ -692,6 +696,11 @@ def special_call(ft, node: cst.Call):
         spec = ft.cls.modules.get(func.value.attr.value)
         if spec is not None and handles(spec) and spec.rule.id in RNN_RULES:
             return cst.Name("None"), Meta(kind="dropped")
+    if isinstance(func, cst.Attribute) and func.attr.value == "squeeze" and isinstance(func.value, cst.Name):
+        m = ft.env.get(func.value.value)          # `h_n.squeeze(0)` of one lazily held state: that state
+        if m is not None and m.kind == "states" and isinstance(m.info, tuple) and len(m.info) == 1 and \
+                len(node.args) == 1 and node.args[0].keyword in (None,) and _const_int(node.args[0].value) == 0:
+            return _name(m.info[0]), m.items[0]
     return list_append(ft, node)
 
 

@@ -13,7 +13,8 @@ written inline in `call` (inside a `keras.Sequential`, where only layers can go,
                             statistics; FWT402: training-mode statistics differ)
     ZeroPad / ConstantPad   ZeroPadding{n}D, or keras.ops.pad(constant_values=value)
     Upsample                UpSampling{n}D (integer factors, nearest / bilinear), Resizing (2-D sizes
-                            that are not multiples: bilinear, nearest-exact)
+                            that are not multiples: bilinear, nearest-exact), linear 1-D as a 2-D
+                            bilinear resize of width 1; align_corners=True, bicubic, trilinear: FWT202
     PixelShuffle/Unshuffle  keras.ops.depth_to_space / space_to_depth with the channels reordered:
                             torch orders them (c, i, j), TF (i, j, c)
     Unflatten               Reshape
@@ -350,8 +351,8 @@ def upsample(ctx: LeafContext) -> Applied:
                            "translate)")
     if align and mode != "nearest":
         ctx.fail("FWT202", "align_corners=True: Keras resizes with half-pixel centers (align_corners=False)")
-    if mode == linear and n != 2:
-        ctx.fail("FWT202", f"mode={mode!r}: Keras UpSampling{n}D only repeats (nearest)")
+    if mode == linear and n == 3:
+        ctx.fail("FWT202", f"mode={mode!r}: Keras UpSampling3D only repeats, and its resize is 2-D")
     spatial = ctx.meta.spatial or (None,) * n
     repeats, sizes = None, None
     if size is not None:
@@ -372,6 +373,8 @@ def upsample(ctx: LeafContext) -> Applied:
                                "multiple of a known input size (pass --input-shape)")
     channels = ctx.meta.channels
     out = tensor(shape=(None, channels) + tuple(sizes or (None,) * n), layout="cf")
+    if mode == "linear":
+        return _linear_1d(ctx, repeats, sizes, out)
     if repeats is not None:
         kwargs = [("size", node_of(_pretty(repeats) if n > 1 else repeats[0]))]
         if mode == linear and any(f != 1 for f in repeats):
@@ -386,6 +389,23 @@ def upsample(ctx: LeafContext) -> Applied:
     interpolation = "bilinear" if mode == linear else "nearest"
     return Applied([layer_step(ctx, "Resizing", [node_of(sizes[0]), node_of(sizes[1])],
                                [("interpolation", node_of(interpolation))])], out, "Resizing")
+
+
+def _linear_1d(ctx: LeafContext, repeats, sizes, out: Meta) -> Applied:
+    """nn.Upsample(mode='linear') of (N, C, L): a bilinear resize of (N, L, 1, C) to (L_out, 1), whose
+    width weights all fall on the one column (half-pixel centers, as torch's align_corners=False)."""
+    ops = ctx.refs.ops
+    resize = ctx.refs.keras("ops.image.resize")
+    known = sizes is not None and isinstance(sizes[0], int)
+    length = str(sizes[0]) if known else f"x.shape[1] * {repeats[0]}"     # the Keras tensor's static length
+
+    def build(x):
+        image = call(ops("expand_dims"), [x, node_of(2)])
+        resized = call(resize, [image, cst.parse_expression(f"({length}, 1)")],
+                       [("interpolation", node_of("bilinear"))])
+        return call(ops("squeeze"), [resized, node_of(2)])
+    step = _expr_step(ctx, build, single_use=known)
+    return Applied([step], out, "Lambda" if step.kind == "layer" else "")
 
 
 # ---- pixel shuffle -------------------------------------------------------------------------------

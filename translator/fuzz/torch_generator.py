@@ -94,6 +94,7 @@ def torch_model_specs(rules=None, max_steps: int = 6, forms=("sequential", "subc
                 if branch is None:
                     continue
                 name, step = branch
+                registered = len(modules)
                 expr = _apply(step, x, f"b{i}", modules)
                 used.append(name)
                 combine = g.pick(["add", "add_inplace", "cat"])
@@ -103,6 +104,8 @@ def torch_model_specs(rules=None, max_steps: int = 6, forms=("sequential", "subc
                     out = list(cur)
                     out[axis - 1] *= 2
                     if not _fits(tuple(out), cur_kind):
+                        del modules[registered:]        # no unused module (a separate, reported bug)
+                        used.pop()
                         continue
                     lines.append(f"x = torch.cat([{x}, {expr}], dim={dim})")
                     cur = tuple(out)
