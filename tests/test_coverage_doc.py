@@ -74,14 +74,6 @@ def test_finding_is_checked_by_translation():
     assert coverage.finding_of("RandomFlip") == "FWT101"
 
 
-# Rules whose torch target has no torch -> Keras numerical test yet (not translated that way, or
-# translated without a test calling it), when this was last reviewed. Strict: once every rule is
-# covered the test passes and the mark must go.
-MISSING_TORCH_TO_KERAS: list[str] = []
-
-
-@pytest.mark.xfail(bool(MISSING_TORCH_TO_KERAS), strict=True,
-                   reason="rules without a torch -> Keras numerical test: " + ", ".join(MISSING_TORCH_TO_KERAS))
 def test_every_rule_with_a_torch_target_has_a_torch_to_keras_numerical_test():
     """Both directions for every rule: a rule naming a torch class, module or function is translated
     from torch to Keras and a torch -> Keras numerical test calls it (translator/coverage_torch.py)."""

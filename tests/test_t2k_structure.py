@@ -380,13 +380,37 @@ def test_a_method_that_does_not_translate_is_flagged_alone():
                  "FWT103", id="loop-over-a-sequential"),
     pytest.param("self.f = nn.Sequential(nn.Linear(4, 4), nn.ReLU())", "return self.f[0](x)", "FWT103",
                  id="index-into-a-sequential"),
+    pytest.param("self.f = nn.Linear(4, 4)\nfor p in self.parameters():\n    p.requires_grad = False",
+                 "return self.f(x)", "FWT102", id="module-api-in-init"),
 ])
+
 def test_unsupported_forms_are_reported(init, forward, code):
     from test_torch_to_keras import model_source
     src = model_source(init, forward)
     result = translate_source(src, to="keras")
     assert [f.code for f in result.findings] == [code], [f.format() for f in result.findings]
     assert f"# fwtranslate {code}:" in result.code and "class Net(nn.Module):" in result.code
+
+
+def test_a_method_using_the_module_api_is_flagged_alone():
+    src = _src("""\
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 3)
+
+            def freeze(self):
+                for p in self.parameters():
+                    p.requires_grad = False
+
+            def forward(self, x):
+                return self.fc(x)
+        """)
+    result = translate_source(src, to="keras")
+    assert [f.code for f in result.findings] == ["FWT102"], [f.format() for f in result.findings]
+    assert "Net.freeze" in result.findings[0].message and "self.parameters() has no Keras equivalent" in \
+        result.findings[0].message
+    assert "class Net(keras.Model):" in result.code
 
 
 VGG_HELPER = _src("""\

@@ -34,6 +34,27 @@ TENSOR_METHODS = {"view", "reshape", "permute", "transpose", "size", "contiguous
                   "requires_grad_", "backward", "copy_", "data", "unbind", "squeeze_", "unsqueeze_"}
 
 
+# nn.Module methods with no Keras counterpart of the same name (a call left in the Keras code would fail).
+TORCH_MODULE_API = {"parameters", "named_parameters", "modules", "named_modules", "children", "named_children",
+                    "buffers", "named_buffers", "register_buffer", "register_parameter", "add_module", "apply",
+                    "state_dict", "load_state_dict", "cuda", "cpu", "eval", "train", "requires_grad_",
+                    "zero_grad", "half", "double", "register_forward_hook", "register_forward_pre_hook"}
+
+
+def torch_module_api_call(node):
+    """The first `self.parameters()`-like call in `node` (an nn.Module method Keras lacks), or None."""
+    found = []
+
+    class V(cst.CSTVisitor):
+        def visit_Call(self, n):
+            f = n.func
+            if not found and isinstance(f, cst.Attribute) and isinstance(f.value, cst.Name) \
+                    and f.value.value == "self" and f.attr.value in TORCH_MODULE_API:
+                found.append(n)
+    node.visit(V())
+    return found[0] if found else None
+
+
 class SiteRewriter(cst.CSTTransformer):
     """Modules built at run time -> their Keras expressions; torch containers -> Keras containers;
     weight-initialisation statements removed with a comment."""
@@ -90,6 +111,10 @@ def emit_methods(tr, ctx, new_init, new_call):
     for stmt in tr.cls.body.body:
         if stmt is tr.init:
             new = new_init.visit(rewriter)
+            left = torch_module_api_call(new)
+            if left is not None:
+                raise TranslationError("FWT102", f"{code(left.func)}() in __init__ has no Keras equivalent",
+                                       line_of(left))
         elif stmt is tr.forward:
             new = new_call
         elif isinstance(stmt, cst.FunctionDef) and id(stmt) in dropped:
@@ -102,7 +127,8 @@ def emit_methods(tr, ctx, new_init, new_call):
             new = tr.method_results[stmt.name.value][1]
         elif isinstance(stmt, cst.FunctionDef):
             new = stmt.visit(rewriter)
-            if uses_torch(new, tr.driver.table) is not None or _tensor_method_calls(new) or "self.forward(" in code(new):
+            if uses_torch(new, tr.driver.table) is not None or _tensor_method_calls(new) or \
+                    "self.forward(" in code(new) or torch_module_api_call(new) is not None:
                 try:
                     new = translate_other(tr, ctx, new)
                 except TranslationError as err:
@@ -136,6 +162,9 @@ def _tensor_method_calls(func) -> bool:
 def translate_other(tr, ctx, func: cst.FunctionDef) -> cst.FunctionDef:
     """A method not called from forward: its body translated with the parameters as plain values."""
     func = func.visit(_Factories(tr.driver.table, ctx.refs))
+    left = torch_module_api_call(func)
+    if left is not None:
+        raise TranslationError("FWT102", f"{code(left.func)}() has no Keras equivalent", line_of(left))
     for n in _calls(func):
         f = n.func
         if isinstance(f, cst.Attribute) and f.attr.value in TENSOR_METHODS and not (

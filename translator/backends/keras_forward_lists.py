@@ -34,6 +34,11 @@ def record_site(owner, node, expr) -> None:
     owner.site_exprs[id(node)] = (text, expr)
 
 
+# facts the torch -> Keras port reads from the built Keras layer itself (its class picks the rule, a
+# DepthwiseConv carries its depth_multiplier): a run-time list needs no mapping entry for them
+PORT_READS_FROM_LAYER = {"rule", "depth_multiplier"}
+
+
 def apply_site(ctx, spec, meta: Meta, torch_path: str | None, keras_path: str = ""):
     """(Keras expression, output meta, entries) of one site applied to `meta`; recorded on the driver."""
     from .keras_forward import SequentialBuilder, conform_sequential
@@ -44,9 +49,10 @@ def apply_site(ctx, spec, meta: Meta, torch_path: str | None, keras_path: str = 
     steps, meta = conform_sequential(ctx, spec, meta, spec.line) if spec.kind == "leaf" else ([], meta)
     exprs, out, entries = SequentialBuilder(ctx).item(spec, meta, torch_path or "?", lambda j=None: keras_path)
     exprs = [s.ctor for s in steps] + exprs
-    if torch_path is None and any(e.extra for e in entries):
+    facts = {k for e in entries for k in e.extra if k not in PORT_READS_FROM_LAYER}
+    if torch_path is None and facts:
         raise TranslationError("FWT202", f"{spec.short} in a list built at run time needs a weight-porting fact "
-                                         f"({', '.join(sorted({k for e in entries for k in e.extra}))}) that "
+                                         f"({', '.join(sorted(facts))}) that "
                                          "depends on its position: not translated yet", spec.line)
     expr = exprs[0] if len(exprs) == 1 else call(ctx.refs.keras("Sequential"),
                                                    [cst.List([cst.Element(e) for e in exprs])])

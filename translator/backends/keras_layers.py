@@ -339,6 +339,8 @@ def conv(ctx: LeafContext) -> Applied:
     if n < 3 and _is_const(groups) and groups > 1 and _is_const(in_ch) and groups == in_ch and _is_const(out_ch) \
             and out_ch % in_ch == 0:     # (Keras has no DepthwiseConv3D: Conv3D(groups=C) instead)
         return _depthwise(ctx, n, steps, overrides, out_ch // in_ch, pads)
+    if n < 3 and _same_name(ctx, "groups", "in_channels", "out_channels"):    # Conv2d(c, c, k, groups=c)
+        return _depthwise(ctx, n, steps, overrides, 1, pads)
     args, kwargs = generic_args(ctx, n, overrides)
     cls = f"Conv{n}D"
     steps.append(layer_step(ctx, cls, args, kwargs))
@@ -357,6 +359,36 @@ def _conv_out(ctx, n, out_ch, k, s, d, pads) -> Meta:
             out.append(_conv_len(size, k[i], s[i], d[i], pads[i], pads[i]))
     channels = out_ch if isinstance(out_ch, int) else None
     return tensor(shape=(None, channels) + tuple(out), layout="cf")
+
+
+def _same_name(ctx, *names) -> bool:
+    """The torch arguments are one variable (or one symbolic value): equal whatever its value."""
+    found = set()
+    for name in names:
+        v = ctx.args.value(name)
+        node = ctx.args.node(name)
+        if isinstance(v, Sym):
+            found.add(str(v))
+        elif v is UNKNOWN and isinstance(node, cst.Name):
+            found.add(node.value)
+        else:
+            return False
+    return len(found) == 1
+
+
+def _same_name(ctx, *names) -> bool:
+    """The torch arguments are one variable (or one symbolic value): equal whatever its value."""
+    found = set()
+    for name in names:
+        v = ctx.args.value(name)
+        node = ctx.args.node(name)
+        if isinstance(v, Sym):
+            found.add(str(v))
+        elif v is UNKNOWN and isinstance(node, cst.Name):
+            found.add(node.value)
+        else:
+            return False
+    return len(found) == 1
 
 
 def _depthwise(ctx, n, steps, overrides, multiplier, pads) -> Applied:
