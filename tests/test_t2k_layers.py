@@ -417,3 +417,15 @@ class Head(nn.Module):
     assert "layers.Reshape((ngf * 4, 4, 4))" in result.code
     comparison = compare_torch_source(src, "Head()", _np_inputs([(3, 6)]), "Head", result=result)
     assert comparison.ok(ATOL), comparison.max_abs
+
+
+def test_depthwise_conv_with_symbolic_channels_becomes_depthwise_conv2d():
+    # Conv2d(c, c, 3, groups=c) with c a local variable: depthwise whatever c is
+    init = "c = 4 * 2\nself.dw = nn.Conv2d(c, c, 3, 1, 1, groups=c, bias=False)"
+    src = model_source(init, "return self.dw(x)")
+    result = translate_source(src, to="keras")
+    assert "DepthwiseConv2D(3" in result.code and "groups" not in result.code, result.code
+    from translator.verify.port_torch import compare_torch_source
+    comparison = compare_torch_source(src, "Net()", _np_inputs([(2, 8, 6, 6)]), "Net", layout="native",
+                                      result=result)
+    assert comparison.ok(ATOL), comparison.max_abs

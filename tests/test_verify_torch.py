@@ -154,14 +154,9 @@ def fixture_options(case: str) -> dict:
 
 # ---- every torch fixture verifies --------------------------------------------------------------------
 
-# Known: Keras (TensorFlow backend) runs a grouped Conv2D through an XLA-compiled function on CPU,
-# which no ONNX exporter converts (a StatefulPartitionedCall node is left). A depthwise convolution
-# emitted as DepthwiseConv2D would export; until the translation does, verify says "not proven".
-KERAS_EXPORT_LIMITS = {"mobilenet_v2": "Keras' ONNX export of a grouped Conv2D (XLA call on CPU) fails"}
-
-
-@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=KERAS_EXPORT_LIMITS[c]))
-                                  if c in KERAS_EXPORT_LIMITS else c for c in CASES])
+# A depthwise torch conv (groups == in == out channels) is emitted as DepthwiseConv2D: a grouped
+# Conv2D would run through an XLA-compiled call on CPU that no ONNX exporter converts.
+@pytest.mark.parametrize("case", CASES)
 def test_fixture_verifies(case):
     pytest.importorskip("onnxruntime")
     report = verify_inline(FIXTURES / f"{case}.torch.py", **fixture_options(case))
@@ -177,12 +172,6 @@ def test_fixture_verifies(case):
     ratio = report["timing"]["ratios"]["cpu"]["keras/torch"]          # translated / original
     assert ratio == pytest.approx(cpu["keras"]["median_ms"] / cpu["torch"]["median_ms"])
     assert report["job"]["to"] == "keras" and report["divergence"] is None
-
-
-@pytest.mark.parametrize("case", [c for c in CASES if c in KERAS_EXPORT_LIMITS])
-def test_fixture_with_export_limit_matches_natively(case):
-    report = verify_inline(FIXTURES / f"{case}.torch.py", onnx=False, timing=False, **fixture_options(case))
-    assert report["exit_code"] == 0, report["errors"] or report["checks"]
 
 
 # ---- broken translations are caught and localised ---------------------------------------------------
