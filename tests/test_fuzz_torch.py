@@ -109,10 +109,10 @@ def test_model_without_layers_imports_keras():
     assert outcome.status == "ok", outcome.details()
 
 
-@pytest.mark.xfail(strict=True, reason="found by this fuzzer (seed 7, model #248): nn.InstanceNorm2d(eps=1e-3) "
-                   "-> layers.GroupNormalization(groups=-1) differs by 2.7e-5 relative (tolerance 1e-5) on a "
-                   "4x2 image after pooling: a precision difference of the two normalisations (owner: "
-                   "the InstanceNorm rule / hatch of the torch -> Keras direction)")
+@pytest.mark.xfail(strict=True, reason="found by this fuzzer (seed 7, model #248; #190 is alike): Keras differs "
+                   "by 2.7e-5 relative (tolerance 1e-5), but the model is ill-conditioned: the spatial mean of an "
+                   "instance-normalised map is ~0, which LayerNorm(2) then amplifies, so torch float32 itself is "
+                   "1.05e-5 off its float64 result; not a translation error (the tolerance is not loosened)")
 def test_instance_norm_on_a_small_image_matches():
     from translator.fuzz.generator import InputSpec, ModelSpec
     src = ("import torch\nfrom torch import nn\nfrom torch.nn import functional as F\n\n\nclass Net(nn.Module):\n"
