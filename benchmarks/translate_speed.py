@@ -129,6 +129,28 @@ def best_of(repeat: int, fn) -> tuple[float, float]:
     return min(runs)
 
 
+def _burn(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
+def machine_scaling(jobs: int, n: int = 20_000_000) -> float:
+    """Speed-up of `jobs` processes over one on a pure-Python CPU loop of the same total work: what this
+    machine gives right now (shared or throttled cores, other processes), to read the run's scaling by."""
+    from concurrent.futures import ProcessPoolExecutor
+    start = time.perf_counter()
+    _burn(n)
+    serial = time.perf_counter() - start
+    with ProcessPoolExecutor(jobs) as pool:
+        list(pool.map(_burn, [1000] * jobs))          # workers started before the clock
+        start = time.perf_counter()
+        list(pool.map(_burn, [n // jobs] * jobs))
+        parallel = time.perf_counter() - start
+    return serial / parallel
+
+
 def hook_command() -> list[str]:
     script = Path(sys.executable).with_name("fwtranslate-check")
     if script.exists():
@@ -263,6 +285,9 @@ def main() -> None:
         speedup = run1[0] / runn[0]
         row(f"{args.jobs} jobs", runn,
             f"   -> {speedup:.2f}x the 1-job run on {args.jobs} cores ({speedup / args.jobs:.0%} of linear)")
+        machine = machine_scaling(args.jobs)
+        print(f"  machine baseline: a pure-Python CPU loop runs {machine:.2f}x faster in {args.jobs} processes "
+              f"than in one, right now ({speedup / machine:.0%} of that is what the run reached)")
         print(f"  run summary: {reports[args.jobs].summary()}")
 
         command = hook_command()
