@@ -126,6 +126,14 @@ def run_torch_spec(spec, layouts=LAYOUTS, seed: int = 0, atol: float = ATOL) -> 
                                                  + traceback.format_exc(limit=-4), torch_code=result.code))
             continue
         max_rel, problem = _compare(ref, keras_out)      # relative to the torch (original) output
+        note = ""
+        ill_conditioned = False
+        if not problem and not max_rel <= atol:
+            floor = fp32_noise_floor(module, inputs, ref)
+            if floor > atol / 4 and max_rel <= atol + 4 * floor:
+                note = (f"ill-conditioned model: torch's own float32 output is {floor:.3g} (relative) away from "
+                        f"its float64 output, Keras {max_rel:.3g} from torch's float32: within that noise")
+                ill_conditioned = True
         semantic = sorted({f.code for f in result.findings if f.code == "FWT402" and f.needs_attention})
         if (problem or not max_rel <= atol) and semantic:
             # the translation said so itself: "semantics differ" (e.g. MaxPool padding with zeros, not -inf)
@@ -133,16 +141,33 @@ def run_torch_spec(spec, layouts=LAYOUTS, seed: int = 0, atol: float = ATOL) -> 
                                                  "outputs differ, as the FWT402 warning says:\n"
                                                  + "\n".join(f.format() for f in result.findings),
                                                  codes=semantic, torch_code=result.code))
-        elif problem or not max_rel <= atol:
+        elif problem or not (max_rel <= atol or ill_conditioned):
             outcome.layouts.append(LayoutOutcome(layout, "mismatch", None if problem else max_rel,
                                                  problem or f"max relative error {max_rel:.3g} > {atol}",
                                                  torch_code=result.code))
         else:
-            outcome.layouts.append(LayoutOutcome(layout, "ok", max_rel, torch_code=result.code))
+            outcome.layouts.append(LayoutOutcome(layout, "ok", max_rel, note, torch_code=result.code))
     statuses = {lo.status for lo in outcome.layouts}
     outcome.status = "mismatch" if "mismatch" in statuses else "error" if "error" in statuses else "ok"
     outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+def fp32_noise_floor(module, inputs, ref32) -> float:
+    """How far torch's own float32 output is from its float64 output, relative to the output scale: a
+    model that amplifies rounding (e.g. InstanceNorm over a nearly constant channel: x - mean is rounding
+    noise, divided by sqrt(eps)) gives two float32 implementations no common answer at 1e-5. A translation
+    error is not noise: it still fails, since the allowance is a few times torch's own float32 error."""
+    import copy
+
+    import numpy as np
+    import torch
+    double = copy.deepcopy(module).double().eval()
+    with torch.no_grad():
+        args = [torch.from_numpy(a.astype(np.float64) if a.dtype == np.float32 else a.copy()) for a in inputs]
+        ref64 = [o.numpy() for o in _as_list(double(*args))]
+    worst, problem = _compare([r.astype(np.float64) for r in ref32], ref64)
+    return 0.0 if problem else worst          # no allowance when float64 disagrees in kind
 
 
 def run_torch_job(job):

@@ -152,6 +152,11 @@ class _Porter:
         self.pairs.append((path, tm, km))
         if self.dry:
             return
+        if not km.built and not km.weights:
+            # a submodule forward never calls: Keras never builds its layer, and its weights change no
+            # output; nothing to port into (saving the Keras weights leaves it out)
+            self.done.append((path, f"(not ported: {km.name} is never called, so Keras never built it)"))
+            return
         if type(tm).__name__ == "MultiheadAttention":
             self.attention(tm, km, path)
             return
