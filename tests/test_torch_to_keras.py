@@ -697,3 +697,30 @@ def test_port_weights_any_either_way_round():
 
 if __name__ == "__main__" and sys.argv[1:] == ["regen"]:
     regen()
+
+
+def test_missing_op_argument_is_a_finding_not_a_crash():
+    src = model_source("", "return torch.maximum(x)")
+    result = translate_source(src, to="keras")
+    assert [f.code for f in result.findings if f.severity == ERROR] == ["FWT201"], result.findings
+    assert "missing other" in result.findings[0].message
+
+
+def test_an_internal_error_costs_one_model_not_the_file(monkeypatch):
+    from translator.backends import keras_layers
+
+    def broken(ctx):
+        raise ZeroDivisionError("a bug in a hatch")
+
+    keras_layers.discover_keras_hatches()
+    monkeypatch.setitem(keras_layers.KERAS_HATCHES, "conv2d", broken)
+    src = (HEADER + "class A(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+           "        self.conv = nn.Conv2d(3, 4, 3)\n\n    def forward(self, x):\n        return self.conv(x)\n\n\n"
+           "class B(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+           "        self.fc = nn.Linear(4, 2)\n\n    def forward(self, x):\n        return self.fc(x)\n")
+    result = translate_source(src, to="keras")
+    assert not result.error
+    assert [f.code for f in result.findings if f.severity == ERROR] == ["FWT901"], result.findings
+    assert "ZeroDivisionError: a bug in a hatch" in result.findings[0].message
+    assert "class B(keras.Model)" in result.code and "layers.Dense(2)" in result.code, result.code
+    assert "nn.Conv2d(3, 4, 3)" in result.code        # A kept as it was

@@ -9,6 +9,8 @@ Code ranges (published in the README):
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from dataclasses import asdict, dataclass
 
 import libcst as cst
@@ -85,3 +87,16 @@ def comment_lines(code: str, message: str) -> list[cst.EmptyLine]:
 def flag(stmt, code: str, message: str):
     """Keep a statement as it was, with a finding comment above it."""
     return stmt.with_changes(leading_lines=list(stmt.leading_lines) + comment_lines(code, message))
+
+
+@contextmanager
+def internal_errors(line: int):
+    """A bug in a rule or hatch costs one model (FWT901), never the file or the run."""
+    try:
+        yield
+    except TranslationError:
+        raise
+    except RecursionError:
+        raise TranslationError("FWT901", "internal error: recursion too deep", line) from None
+    except Exception as exc:     # noqa: BLE001 - reported as a finding with its type and message
+        raise TranslationError("FWT901", f"internal error: {type(exc).__name__}: {exc}", line) from exc

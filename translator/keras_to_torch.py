@@ -5,7 +5,6 @@ and a finding; the rest of the file is untouched.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import libcst as cst
@@ -13,7 +12,7 @@ import libcst as cst
 from .backends.torch_code import Imports
 from .backends.torch_forward import ForwardTranslator, input_meta, next_layouts
 from .backends.torch_module import class_def, layer_inits, model_info, save_params, with_comments
-from .findings import Finding, TranslationError, comment_lines, flag
+from .findings import Finding, TranslationError, comment_lines, flag, internal_errors
 from .frontends.keras_classes import SubclassTranslator, keras_base
 from .frontends.keras_models import MODEL_API, BlockScanner, ModelSite
 from .frontends.scopes import function_scope, module_scope, param_defaults
@@ -469,19 +468,6 @@ def commented_out(stmt, code: str, message: str):
     lines = list(stmt.leading_lines) + comment_lines(code, message)
     lines += [cst.EmptyLine(comment=cst.Comment("# " + line)) for line in text.splitlines()]
     return cst.SimpleStatementLine([cst.Pass()], leading_lines=lines)
-
-
-@contextmanager
-def internal_errors(line: int):
-    """A bug in a rule or hatch costs one model (FWT901), never the file or the run."""
-    try:
-        yield
-    except TranslationError:
-        raise
-    except RecursionError:
-        raise TranslationError("FWT901", "internal error: recursion too deep", line) from None
-    except Exception as exc:     # noqa: BLE001 - reported as a finding with its type and message
-        raise TranslationError("FWT901", f"internal error: {type(exc).__name__}: {exc}", line) from exc
 
 
 def bind_ctor(cls: cst.ClassDef, ctor: cst.Call, scope: dict) -> dict:

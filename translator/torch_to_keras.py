@@ -23,7 +23,7 @@ from .backends.keras_code import KerasRefs, Meta, Notes, call, code, tensor, to_
 from .backends.keras_forward import (Context, Entry, ForwardTranslator, SequentialBuilder, conform_sequential,
                                      first_leaf, leaf, needed_layout, rank_hint, transpose)
 from .backends.keras_layers import Applied, discover_keras_hatches
-from .findings import Finding, TranslationError, flag
+from .findings import Finding, TranslationError, flag, internal_errors
 from .frontends.scopes import module_scope
 from .frontends.torch_models import (ModSpec, SpecBuilder, TorchIndex, is_module_ctor, methods, module_classes,
                                      module_helpers, uses_torch)
@@ -476,9 +476,10 @@ class TorchToKeras:
         cls = self.classes[name]
         ctx = self.context()
         try:
-            tr = ClassTranslation(self, cls, root=True)
-            metas = self.root_inputs(tr)
-            new_cls, metas, outs, sites = tr.translate(metas, ctx, self.options.layout)
+            with internal_errors(line_of(cls)):
+                tr = ClassTranslation(self, cls, root=True)
+                metas = self.root_inputs(tr)
+                new_cls, metas, outs, sites = tr.translate(metas, ctx, self.options.layout)
         except TranslationError as err:
             self.failed[name] = err
             self.fail(err, line_of(cls))
@@ -496,9 +497,10 @@ class TorchToKeras:
         cls = self.classes[name]
         ctx = self.context()
         try:
-            tr = ClassTranslation(self, cls, root=False)
-            metas = [tensor(None) for _ in tr.forward.params.params[1:]]
-            new_cls, _, outs, sites = tr.translate(metas, ctx, "native")
+            with internal_errors(line_of(cls)):
+                tr = ClassTranslation(self, cls, root=False)
+                metas = [tensor(None) for _ in tr.forward.params.params[1:]]
+                new_cls, _, outs, sites = tr.translate(metas, ctx, "native")
         except TranslationError as err:
             self.failed[name] = err
             self.fail(err, line_of(cls))
@@ -625,8 +627,9 @@ class TorchToKeras:
         if name not in self.helper_results:
             ctx = self.context()
             try:
-                spec = self.specs.helper_spec(cst.Call(cst.Name(name)), name, line_of(func))
-                self.helper_call(spec, assumed_input(spec.inner), ctx)
+                with internal_errors(line_of(func)):
+                    spec = self.specs.helper_spec(cst.Call(cst.Name(name)), name, line_of(func))
+                    self.helper_call(spec, assumed_input(spec.inner), ctx)
             except TranslationError as err:
                 self.fail(err, line_of(func))
                 return flag(func, err.code, err.message)
@@ -663,25 +666,26 @@ class TorchToKeras:
         name = dotted(target) or "model"
         ctx = self.context()
         try:
-            spec = self.specs.spec(value, self.scope)
-            meta = assumed_input(spec)
-            keep = self.options.layout == "keep"
-            if spec.kind == "sequential":
-                boundary = None
-                in_meta = meta.with_(origin=0)
-                if keep and meta.layout == "cf" and meta.rank and meta.rank > 2:
-                    boundary = ((tuple(range(2, meta.rank)) + (1,)), (meta.rank - 1,) + tuple(range(1, meta.rank - 1)))
-                seq, out, entries = SequentialBuilder(ctx).build(spec, meta, "", "", boundary=boundary, output=True)
-                if keep and out.is_tensor and out.layout == "cf" and boundary is None and out.rank and out.rank > 2:
-                    raise TranslationError("FWT401", "an image output of a Sequential without image input", spec.line)
-                outs = [out]
-                expr = seq
-            else:
-                expr = self.module_expr(value, ctx)
-                in_meta, outs, entries = meta, [], []
-            left = uses_torch(expr, self.table)
-            if left is not None:
-                raise TranslationError("FWT102", f"{code(left)} has no Keras translation", line_of(stmt))
+            with internal_errors(line_of(stmt)):
+                spec = self.specs.spec(value, self.scope)
+                meta = assumed_input(spec)
+                keep = self.options.layout == "keep"
+                if spec.kind == "sequential":
+                    boundary = None
+                    in_meta = meta.with_(origin=0)
+                    if keep and meta.layout == "cf" and meta.rank and meta.rank > 2:
+                        boundary = ((tuple(range(2, meta.rank)) + (1,)), (meta.rank - 1,) + tuple(range(1, meta.rank - 1)))
+                    seq, out, entries = SequentialBuilder(ctx).build(spec, meta, "", "", boundary=boundary, output=True)
+                    if keep and out.is_tensor and out.layout == "cf" and boundary is None and out.rank and out.rank > 2:
+                        raise TranslationError("FWT401", "an image output of a Sequential without image input", spec.line)
+                    outs = [out]
+                    expr = seq
+                else:
+                    expr = self.module_expr(value, ctx)
+                    in_meta, outs, entries = meta, [], []
+                left = uses_torch(expr, self.table)
+                if left is not None:
+                    raise TranslationError("FWT102", f"{code(left)} has no Keras translation", line_of(stmt))
         except TranslationError as err:
             self.fail(err, line_of(stmt))
             return flag(stmt, err.code, err.message)

@@ -111,6 +111,8 @@ class OpCall:
 
     def tensor(self, value, what="input"):
         """(node, meta) of a tensor argument (a bound receiver is already translated)."""
+        if value is None:
+            self.fail("FWT201", f"missing {what}")
         if isinstance(value, tuple):
             n, m = value
         else:
@@ -123,6 +125,8 @@ class OpCall:
 
     def value(self, value):
         """(node, meta) of any argument."""
+        if value is None:
+            self.fail("FWT201", "missing argument")
         if isinstance(value, tuple):
             return value
         return self.ft.expr(value)
