@@ -263,3 +263,15 @@ def test_rnn_states_used_in_another_method():
     assert not result.findings, [f.format() for f in result.findings]
     assert "out, h_l1 = self.gru_l1(out)" in result.code and "return h_l1" in result.code
     assert compare_torch_source(src, "Net()", _np_inputs([SEQ]), "Net", result=result).ok(ATOL)
+
+
+def test_comment_above_a_dropped_tie_statement_is_kept():
+    from translator import translate_source
+    src = ("import torch\nfrom torch import nn\n\n\nclass LM(nn.Module):\n"
+           "    def __init__(self):\n        super().__init__()\n        self.encoder = nn.Embedding(50, 8)\n"
+           "        self.decoder = nn.Linear(8, 50)\n        # tie the weights\n"
+           "        self.decoder.weight = self.encoder.weight\n\n    def forward(self, x):\n"
+           "        return self.decoder(self.encoder(x))\n")
+    result = translate_source(src, to="keras")
+    assert "# tie the weights" in result.code, result.code
+    assert "self.decoder.weight = self.encoder.weight" not in result.code

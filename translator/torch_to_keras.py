@@ -216,19 +216,35 @@ class ClassTranslation:
             from .backends.keras_tied import init_statement
             return init_statement(self, stmt)        # drops `self.decoder.weight = self.encoder.weight`
 
-        def walk(stmts):
-            out = []
+        def walk(stmts, top=False):
+            out, comments = [], []      # comments of dropped statements go to the next statement kept
             for stmt in stmts:
                 if isinstance(stmt, cst.SimpleStatementLine):
-                    out += init_stmt(stmt)
-                elif isinstance(stmt, (cst.If, cst.For, cst.While, cst.With, cst.Try)) and \
+                    new = init_stmt(stmt)
+                    if not new:
+                        comments += [line for line in stmt.leading_lines if line.comment is not None]
+                        continue
+                    if comments:
+                        new[0] = new[0].with_changes(leading_lines=comments + list(new[0].leading_lines))
+                        comments = []
+                    out += new
+                    continue
+                if comments:
+                    stmt = stmt.with_changes(leading_lines=comments + list(stmt.leading_lines))
+                    comments = []
+                if isinstance(stmt, (cst.If, cst.For, cst.While, cst.With, cst.Try)) and \
                         id(stmt) not in self.init_modules.dropped:
                     out.append(_map_blocks(stmt, walk))
                 else:
                     out.append(stmt)
+            if comments and top:        # the last statements were dropped: their comments stay last
+                init_footer.extend(comments)
+            elif comments and out:
+                out[-1] = out[-1].with_changes(leading_lines=list(out[-1].leading_lines) + comments)
             return out
 
-        init_body = walk(self.init.body.body)
+        init_footer = []
+        init_body = walk(self.init.body.body, top=True)
         self.entries += self.list_entries
         for attr, rec in self.records.items():
             if attr not in self.module_stmts and rec[0] == ("dynseq",):
@@ -236,7 +252,8 @@ class ClassTranslation:
         for name, ctor in self.extra_layers.items():
             init_body.append(cst.SimpleStatementLine([cst.Assign(
                 [cst.AssignTarget(cst.Attribute(cst.Name("self"), cst.Name(name)))], ctor)]))
-        new_init = self.init.with_changes(body=self.init.body.with_changes(body=init_body))
+        new_init = self.init.with_changes(body=self.init.body.with_changes(
+            body=init_body, footer=init_footer + list(self.init.body.footer)))
         new_call = self.forward.with_changes(name=cst.Name("call"),
                                              body=self.forward.body.with_changes(body=call_body))
         from .backends.keras_class_methods import emit_methods
