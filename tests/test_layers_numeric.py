@@ -56,9 +56,11 @@ def _keras_weight_names(model) -> set:
     ruled = [layer for layer in _keras_layers(model)
              if type(layer).__name__ in by_class and by_class[type(layer).__name__].weights]
     # layer classes defined in the test source own the variables they create (ported by attribute)
-    custom = {(layer, attr): value for layer in _keras_layers(model)
+    # (and the model itself: its own add_weight variables, ported by attribute too; not tf_keras' counters)
+    weights = {id(w) for w in model.weights}
+    custom = {(layer, attr): value for layer in list(_keras_layers(model)) + [model]
               if type(layer).__module__ == "keras_original"
-              for attr, value in vars(layer).items() if _is_variable(value)}
+              for attr, value in vars(layer).items() if _is_variable(value) and id(value) in weights}
     owned = {id(w) for layer in ruled for w in layer.weights} | {id(v) for v in custom.values()}
     orphans = [w for w in model.weights if id(w) not in owned]
     assert not orphans, f"Keras weights of layers without a rule: {[getattr(w, 'path', w.name) for w in orphans]}"

@@ -161,6 +161,10 @@ class ClassTranslation:
         for attr, spec in self.modules.items():
             if attr in self.records or spec.kind in ("param", "none"):
                 continue
+            if spec.kind == "weight":               # nn.Parameter -> self.add_weight (backends/keras_params.py)
+                from .backends.keras_params import record_weight
+                record_weight(self, ctx, attr, spec)
+                continue
             meta = assumed_input(spec)
             if attr not in self.module_stmts and spec.kind in ("leaf", "sequential", "helper", "instance"):
                 from .backends.keras_forward_lists import apply_site

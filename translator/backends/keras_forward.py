@@ -22,6 +22,7 @@ from ..rules import LayerRule
 from ..rules.transforms import INVERSES, VALUE_TRANSFORMS
 from .keras_code import (OTHER, KerasRefs, Meta, Notes, call, code, keras_axis, node_of, tensor,
                          to_keras_perm, to_torch_perm)
+from . import keras_forward_tlists as tlists
 from .keras_layers import Applied, LeafContext, Step, _pretty, apply_leaf, flat_meta, loosely_equal
 from . import keras_forward_rnn as rnn_fwd
 from . import keras_tied
@@ -388,6 +389,16 @@ class ForwardTranslator:
                 node, meta = _ops().unpack_shape(self, target, meta, line)
             elif meta.is_tensor and isinstance(target, (cst.Tuple, cst.List)):
                 node, meta = _ops().unpack_tensor(self, target, node, meta, line)
+            if isinstance(target, cst.Subscript):           # feats[i] = ... on a list of tensors
+                done = tlists.assign_item(self, small, target, node, meta, line)
+                if done is not None:
+                    return done
+            if isinstance(target, cst.Name):
+                meta = tlists.literal_as_list(self, small.value, meta, line) or meta
+                if meta.kind == "tlist":
+                    tlists.bind_list(self, target.value, meta, line)
+                    return small.with_changes(value=node)
+                self.env.pop(tlists.key(target.value), None)
             self.bind(target, meta, line)
             if isinstance(target, cst.Name) and isinstance(node, cst.Name) and node.value == target.value:
                 return None          # `x = torch.flatten(x, 1)` after a pool that already dropped the axes
@@ -510,7 +521,7 @@ class ForwardTranslator:
                     return rnn_fwd.read_states(self, meta), rnn_fwd.states_meta_as_tensor(meta)
                 if meta.info and isinstance(meta.info, tuple) and meta.info[0] == "squeezable":
                     self.squeeze_reads[meta.info[1]] = self.squeeze_reads.get(meta.info[1], 0) + 1
-                return node, meta
+                return tlists.name_value(self, node) or (node, meta)      # a list of tensors: keras_forward_tlists.py
             if is_torch(resolve(node, self.ctx.owner.table)):
                 raise TranslationError("FWT102", f"{node.value} (torch) used as a value in forward", line_of(node))
             return node, OTHER
@@ -541,6 +552,8 @@ class ForwardTranslator:
             done = _ops().comparison(self, node)
             if done is not None:
                 return done
+        if isinstance(node, cst.ListComp):
+            return tlists.list_comp(self, node)
         if isinstance(node, cst.IfExp):
             done = _ops().if_training(self, node)
             if done is not None:
@@ -570,6 +583,9 @@ class ForwardTranslator:
         if isinstance(node.value, cst.Name) and node.value.value == "self":
             name = node.attr.value
             if name in self.cls.modules:
+                if self.cls.modules[name].kind == "weight":        # nn.Parameter: keras_params.py
+                    from .keras_params import read_weight
+                    return read_weight(self, name, node)
                 return node, Meta(kind="module", info=name)
             if name == "training":
                 raise TranslationError("FWT102", "self.training has no Keras equivalent attribute (Keras passes "
@@ -606,6 +622,8 @@ class ForwardTranslator:
             return element
         self.lazy_target = node.value
         base, bm = self.expr(node.value)
+        if bm.kind == "tlist":
+            return tlists.subscript(self, node, base, bm)
         if bm.kind == "lazy":
             return bm.info.item(self, _const_index(node), line)
         if bm.kind in ("tuple", "rnn", "shape"):
@@ -706,6 +724,9 @@ class ForwardTranslator:
                 return call_method(self, attr, node)
             raise TranslationError("FWT102", f"self.{attr}(...): calls of other methods in forward are not "
                                              "translated yet", line)
+        listed = tlists.special_call(self, node)      # skips.pop(), reversed(skips): keras_forward_tlists.py
+        if listed is not None:
+            return listed
         appended = rnn_fwd.special_call(self, node)     # `outputs.append(h)`, `self.lstm.flatten_parameters()`
         if appended is not None:
             return appended
@@ -870,6 +891,10 @@ class ForwardTranslator:
     # -- torch functions and tensor methods --
     def torch_function(self, path: str, node: cst.Call):
         line = line_of(node)
+        if path in rnn_fwd.TORCH_FUNCTIONS:         # cat of a list of images / a slice of a list
+            done = tlists.torch_function(self, path, node)
+            if done is not None:
+                return done
         if path in rnn_fwd.TORCH_FUNCTIONS:         # stack/cat of a list built in forward (keras_forward_rnn.py)
             done = rnn_fwd.torch_function(self, path, node)
             if done is not None:
@@ -1172,6 +1197,10 @@ class ForwardTranslator:
         if rank is None and name == "transpose" and meta.layout == "same" and meta.flat is None and \
                 len(consts) == 2 and all(isinstance(c, int) for c in consts) and (consts[0] < 0) == (consts[1] < 0):
             return _ops().swapaxes_unknown_rank(self, x, meta, consts[0], consts[1])
+        if rank is None and name == "permute" and meta.layout == "same" and meta.flat is None:
+            given = consts[0] if len(consts) == 1 and isinstance(consts[0], (tuple, list)) else consts
+            rank = len(given)          # torch requires one axis per dimension: the rank is the number of axes
+            meta = meta.with_(rank=rank, shape=(None,) * rank)
         if rank is None:
             raise TranslationError("FWT302", f"{name}: the rank of the tensor is not known", line)
         if len(consts) == 1 and isinstance(consts[0], (tuple, list)):

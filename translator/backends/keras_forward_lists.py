@@ -288,6 +288,15 @@ def call_element(ft, node: cst.Call):
         if got is None:
             return None
         func_node, meta = got
+    elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Attribute) and \
+            isinstance(func.value.value, cst.Name) and func.value.value.value == "self" and \
+            getattr(ft.cls.modules.get(func.value.attr.value), "kind", None) == "mdict":
+        # self.blocks.query(x): a key of an nn.ModuleDict read as an attribute -> self.blocks["query"](x)
+        key = cst.SimpleString(repr(func.attr.value).replace("'", '"'))
+        got = module_value(ft, cst.Subscript(func.value, [cst.SubscriptElement(cst.Index(key))]))
+        if got is None:
+            return None
+        func_node, meta = got
     else:
         return None
     _, attr, ids, index = meta.info

@@ -155,6 +155,8 @@ def iteration(ft, node):
     n, m = ft.expr(node)
     if m.is_tensor:
         raise TranslationError("FWT103", "a loop over a tensor in forward is not translated", line_of(node))
+    if m.kind == "tlist":                 # a list of tensors built in forward (keras_forward_tlists.py)
+        return n, m.info
     if m.kind == "tuple":
         first = m.items[0] if m.items else OTHER
         for it in m.items[1:]:

@@ -732,6 +732,9 @@ def _remember_item(ft, name, em, line) -> None:
         from .keras_forward import merge_metas
         em = merge_metas(items[name], em, name, line)
     items[name] = em
+    if em.is_tensor:                      # the item facts in the env too (keras_forward_tlists.py)
+        from .keras_forward_tlists import remember
+        remember(ft, name, em, line)
 
 
 def list_append(ft, node: cst.Call):

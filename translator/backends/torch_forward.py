@@ -331,6 +331,11 @@ class ForwardTranslator:
             return node, meta
         if isinstance(node, cst.Attribute) and self.env.get(dotted(node) or "") is not None:
             return node, self.env[dotted(node)]          # a weight made by add_weight (self.w)
+        if isinstance(node, cst.Attribute):
+            from .torch_weight_reads import weight_read  # a layer's weight: self.encoder.embeddings
+            read = weight_read(self, node)
+            if read is not None:
+                return read
         if isinstance(node, cst.Call):
             return self.call_expr(node)
         if isinstance(node, cst.BinaryOperation):

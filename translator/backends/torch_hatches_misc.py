@@ -15,7 +15,7 @@ from dataclasses import replace
 import libcst as cst
 
 from ..findings import TranslationError
-from ..ir import Sym, is_int
+from ..ir import Sym, dim_mul, is_int
 from ..passes.shapes import ShapeError, shape_fn
 from ..values import to_node
 from .torch_code import call, method, permute, to_cl_perm
@@ -95,6 +95,17 @@ def _int(ctx: LayerContext, name: str):
     return value
 
 
+def _size(ctx: LayerContext, name: str):
+    """A size that torch takes at run time (MultiHeadAttention's num_heads, key_dim): a constant, a
+    parameter pinned to its default as before, or else the symbolic value (`nhead`, `d_model // nhead`)."""
+    try:
+        return ctx.int_arg(name)
+    except TranslationError:
+        if isinstance(ctx.arg(name), Sym):
+            return ctx.arg(name)
+        raise
+
+
 def _as_cl(expr, meta):
     """A call-argument tensor in Keras axis order (call arguments are not converted by the engine)."""
     if meta is not None and meta.layout == "cf" and meta.rank and meta.rank > 2:
@@ -166,10 +177,10 @@ def multi_head_attention(ctx: LayerContext) -> Emission:
     does the same in torch (a boolean one would give zeros). On Keras' explicit path (scores returned,
     or dropout) such rows are zeros, as SDPA's boolean mask gives.
     """
-    heads, key_dim = _int(ctx, "num_heads"), _int(ctx, "key_dim")
+    heads, key_dim = _size(ctx, "num_heads"), _size(ctx, "key_dim")
     value_dim = ctx.arg("value_dim") or key_dim
-    if not is_int(value_dim):
-        _error(ctx, "FWT202", "'value_dim' must be a constant integer")
+    if not (is_int(value_dim) or isinstance(value_dim, Sym)):
+        _error(ctx, "FWT202", "'value_dim' must be an integer")
     use_bias, use_gate = bool(ctx.arg("use_bias")), bool(ctx.arg("use_gate"))
     dropout = ctx.arg("dropout") or 0.0
     out_shape = ctx.arg("output_shape")
@@ -190,7 +201,7 @@ def multi_head_attention(ctx: LayerContext) -> Emission:
     def build(qm, km, vm):
         dims = {}
         for name, meta in (("query", qm), ("key", km), ("value", vm)):
-            if meta is None or not is_int(meta.last_dim):
+            if meta is None or not (is_int(meta.last_dim) or isinstance(meta.last_dim, Sym)):
                 raise TranslationError("FWT302", f"{ctx.layer.keras_class}: the {name} feature size "
                                        "is unknown", ctx.layer.line)
             dims[name] = meta.last_dim
@@ -198,12 +209,13 @@ def multi_head_attention(ctx: LayerContext) -> Emission:
 
         def linear(i, o):
             return fn(ctx, "torch.nn.Linear", i, o, **({} if use_bias else {"bias": False}))
-        entries = [("query", linear(dims["query"], heads * key_dim)),
-                   ("key", linear(dims["key"], heads * key_dim)),
-                   ("value", linear(dims["value"], heads * value_dim))]
+        qk, v = dim_mul(heads, key_dim), dim_mul(heads, value_dim)
+        entries = [("query", linear(dims["query"], qk)),
+                   ("key", linear(dims["key"], qk)),
+                   ("value", linear(dims["value"], v))]
         if use_gate:
-            entries.append(("gate", linear(dims["query"], heads * value_dim)))
-        entries.append(("output", linear(heads * value_dim, out_features)))
+            entries.append(("gate", linear(dims["query"], v)))
+        entries.append(("output", linear(v, out_features)))
         table = cst.Dict([cst.DictElement(to_node(k), v) for k, v in entries])
         return fn(ctx, "torch.nn.ModuleDict", table)
 
@@ -273,7 +285,7 @@ def multi_head_attention(ctx: LayerContext) -> Emission:
         if not scores:
             return out
         logits = binop(binop(Q, cst.MatrixMultiply, meth(K, "transpose", -2, -1)), cst.Multiply,
-                       cst.parse_expression(f"{key_dim} ** -0.5"))
+                       cst.parse_expression(f"{key_dim} ** -0.5" if is_int(key_dim) else f"({key_dim}) ** -0.5"))
         keep = heads_axis(mask) if mask is not None else (_causal(ctx, q, qm, vm, v) if causal else None)
         if keep is not None:       # Keras' masked Softmax: -1e9 before, exact zeros after
             logits = meth(logits, "masked_fill", invert(keep), NEG)

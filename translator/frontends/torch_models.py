@@ -158,7 +158,7 @@ def bind(call: cst.Call, signature: list[str], scope: dict, what: str) -> Bound:
 @dataclass
 class ModSpec:
     """One module constructor of the torch source."""
-    kind: str                      # leaf | sequential | instance | param | none | helper | dynseq | mlist | mdict
+    kind: str                      # leaf | sequential | instance | param | none | helper | dynseq | mlist | mdict | weight
     node: cst.BaseExpression | None
     line: int
     torch_path: str | None = None  # canonical torch class (leaf) / class name (instance)
@@ -216,6 +216,8 @@ class SpecBuilder:
                                        "(needed to translate torch code)", line)
             return ModSpec("leaf", node, line, torch_path=path, rule=rule,
                            args=bind(node, signature, scope, f"torch.nn.{what}"))
+        if path in ("torch.nn.Parameter", "torch.nn.parameter.Parameter"):
+            return ModSpec("weight", node, line, torch_path=path)      # backends/keras_params.py
         if is_torch(path):
             hint = NO_RULE_HINTS.get(path)
             raise TranslationError("FWT101", f"{path} has no rule for the torch -> Keras direction"

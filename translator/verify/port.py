@@ -184,13 +184,14 @@ def _is_variable(value) -> bool:
         and not hasattr(value, "weights")
 
 
-def _port_own_variables(layer, module, torch_path) -> list:
+def _port_own_variables(layer, module, torch_path, weights_only: bool = False) -> list:
     import numpy as np
     import torch
 
     done = []
+    weights = {id(w) for w in layer.weights} if weights_only else None
     for name, value in vars(layer).items():
-        if not _is_variable(value):
+        if not _is_variable(value) or (weights is not None and id(value) not in weights):
             continue
         target = getattr(module, name, None)
         if target is None or not hasattr(target, "shape"):
@@ -311,7 +312,8 @@ def port_weights(keras_model, torch_module, mapping=None):
     by_class = _rule_by_class(rules)
     pairs = pair_layers(keras_model, torch_module, mapping, rules)
     names = {id(m): n for n, m in torch_module.named_modules()}
-    done = []
+    # the model's own add_weight variables (not its counters: tf_keras keeps _train_counter there)
+    done = [(k, t.lstrip(".")) for k, t in _port_own_variables(keras_model, torch_module, "", weights_only=True)]
     for layer, module, rule, extra in pairs:
         if rule is CUSTOM:
             done += _port_own_variables(layer, module, names.get(id(module)))
