@@ -169,6 +169,48 @@ CASES = [
         out = layers.Lambda(lambda t: t * 2.0)(inp)
         model = keras.Model(inp, out)
     """, [((4,), "float32")]),
+    # A channels-first flatten passed through PReLU as if it were elementwise: its alpha is per
+    # position (Keras order), so the torch PReLU weighted the wrong positions (fuzz seed 5 model #596,
+    # max relative error 1.04). Fixed: layers with weights see the flatten materialised in Keras order.
+    fixture("prelu-after-flatten-of-an-image", """
+        import keras
+        from keras import layers
+
+        model = keras.Sequential([
+            keras.Input(shape=(4, 3, 2)),
+            layers.Conv2D(3, 2),
+            layers.Flatten(),
+            layers.PReLU(),
+        ])
+    """, [((4, 3, 2), "float32")]),
+    fixture("layer-norm-after-flatten-of-an-image", """
+        import keras
+        from keras import layers
+
+        model = keras.Sequential([
+            keras.Input(shape=(4, 3, 2)),
+            layers.Conv2D(3, 2),
+            layers.Flatten(),
+            layers.LayerNormalization(),
+            layers.Dense(2),
+        ])
+    """, [((4, 3, 2), "float32")]),
+    # Fuzz seed 5 model #937 (relative error 0.65): with key_dim=1 and num_heads equal to the key
+    # length, Keras 3.15.1's MultiHeadAttention output differs from the attention formula computed in
+    # NumPy from its own weights (softmax(QK^T/sqrt(d))V, projections as documented), while the torch
+    # translation agrees with that NumPy reference to 2.6e-7; key_dim=2, or another head count, agree.
+    # Not diagnosed further yet (Keras side); kept here so that it is seen, not hidden by the generator.
+    fixture("mha-key-dim-1-heads-equal-key-length", """
+        import keras
+        from keras import layers
+
+        q = keras.Input(shape=(5, 1))
+        v = keras.Input(shape=(3, 2))
+        out = layers.MultiHeadAttention(3, 1)(q, v)
+        model = keras.Model([q, v], out)
+    """, [((5, 1), "float32"), ((3, 2), "float32")],
+        xfail="Keras' own MultiHeadAttention output disagrees with the attention formula (NumPy) for "
+              "key_dim=1 and num_heads == key length; the torch translation matches the formula"),
     # Control: the 2D pooling hatch handles the same situation.
     fixture("average-pooling2d-same-pool-longer-than-axis", """
         import keras

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import keyword
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
@@ -76,6 +76,13 @@ class ForwardTranslator:
         self.pinned: dict = {}                            # parameter -> value the translation assumes
         self.names: set[str] = set()                      # names used in the forward so far
         self.custom_refs: dict[str, CustomRef] = {}       # "self.block" / var -> a custom layer instance
+        self.layer_params: dict[str, str] = {}    # "self.downsample" -> its __init__ parameter (torch_layer_args)
+        self.input_metas: dict = {}               # call() inputs as they came in
+        self.called_params: set[str] = set()      # __init__ parameters called as layers in forward
+        self.rebound: set[str] = set()            # names assigned in call()
+        self.layer_param_problems: list = []      # (message, line) of this pass
+        self.layer_param_calls: dict = {}         # class of the file -> its parameters called as layers
+        self.class_defs: dict = {}                # class of the file -> its ClassDef
         self.layer_lists: dict[str, list] = {}            # "self.blocks" -> its layers (nn.ModuleList)
         self.sequences: dict = {}                         # "self.ffn" -> LayerSequence (nn.Sequential)
         self.custom_classes: set[str] = set()             # Keras classes of this file usable as layers
@@ -203,7 +210,9 @@ class ForwardTranslator:
                 else:
                     pairs.append(self.convert(e, m, rule.layout))
             return [p[0] for p in pairs], [p[1] for p in pairs]
-        if len(exprs) > 1 or (metas[0].flat_from is not None and rule.shape != "same"):
+        # a channels-first flatten passes through elementwise layers, but not through one whose weights
+        # are per position (PReLU's alpha, a norm's scale): those see the Keras order
+        if len(exprs) > 1 or (metas[0].flat_from is not None and (rule.shape != "same" or rule.weights)):
             want = metas[0].layout
             pairs = [self.convert(e, m, want) for e, m in zip(exprs, metas)]
             return [p[0] for p in pairs], [p[1] for p in pairs]
@@ -423,6 +432,12 @@ class ForwardTranslator:
         converted = [self.convert(e, m, want) for e, m, want in zip(exprs, metas, layouts)]
         if ref.call_metas is None:
             ref.call_metas = [m for _, m in converted]
+        if ref.class_name in self.class_defs:
+            from .torch_layer_args import apply_layer_arguments, check_instantiation
+            check_instantiation(self, ref, self.class_defs[ref.class_name],
+                                self.layer_param_calls.get(ref.class_name, set()))
+            if ref.layer_args:
+                apply_layer_arguments(self, ref, [m for _, m in converted])
         expr = cst.Call(func=self.self_ref(ref.attr), args=[cst.Arg(e) for e, _ in converted])
         return expr, outputs[0] if len(outputs) == 1 else outputs
 
@@ -433,6 +448,11 @@ class ForwardTranslator:
         ref = self.custom_ref(func)
         if ref is not None:
             return self.apply_custom(ref, node)
+        if self.layer_params:
+            from .torch_layer_args import call_layer_param     # self.downsample(x): a layer argument
+            done = call_layer_param(self, node)
+            if done is not None:
+                return done
         from ..names import dotted
         seq = self.sequences.get(dotted(func) or "")
         if seq is not None:
@@ -882,6 +902,7 @@ class CustomRef:
     ctor: cst.Call
     line: int
     call_metas: list | None = None      # input metas at the first call (the instance's input shape)
+    layer_args: dict = field(default_factory=dict)   # keyword -> LayerSequence (torch_layer_args)
 
 
 def input_meta(name: str, shape, dtype: str, layouts: dict) -> TensorMeta:
