@@ -12,7 +12,7 @@ from translator import translate_source
 pytest.importorskip("torch")
 pytest.importorskip("keras")
 
-from test_layers_numeric import check, img, seq  # noqa: E402
+from test_layers_numeric import check, img  # noqa: E402
 
 
 # ---- reading a layer's weight (tied weights) --------------------------------------------------------
@@ -126,3 +126,99 @@ class Net(keras.Model):
     result = translate_source(src, to="torch", input_shape=(4,))
     assert "FWT202" in [f.code for f in result.findings if f.severity == "error"], \
         [f.format() for f in result.findings]
+
+
+# ---- a Keras layer passed to a layer class of the file ---------------------------------------------
+
+RESNET = '''
+import keras
+from keras import layers
+
+
+class Block(layers.Layer):
+    def __init__(self, planes, stride=1, downsample=None):
+        super().__init__()
+        self.conv1 = keras.Sequential([layers.ZeroPadding2D(1), layers.Conv2D(planes, 3, strides=stride, use_bias=False)])
+        self.bn1 = layers.BatchNormalization(epsilon=1e-05)
+        self.conv2 = layers.Conv2D(planes, 3, padding="same", use_bias=False)
+        self.downsample = downsample
+
+    def call(self, x):
+        identity = x
+        out = self.conv2(keras.ops.relu(self.bn1(self.conv1(x))))
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        return keras.ops.relu(out + identity)
+
+
+class Net(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.stem = layers.Conv2D(4, 3, padding="same")
+        self.layer1 = Block(4)
+        self.layer2 = Block(6, stride=2, downsample=keras.Sequential([
+            layers.Conv2D(6, 1, strides=2, use_bias=False),
+            layers.BatchNormalization(epsilon=1e-05),
+        ]))
+        self.layer3 = Block(8, downsample=layers.Conv2D(8, 1))
+        self.head = layers.Dense(3)
+
+    def call(self, x):
+        x = self.layer3(self.layer2(self.layer1(self.stem(x))))
+        return self.head(keras.ops.mean(x, axis=(1, 2)))
+'''
+
+
+def test_layer_passed_to_a_layer_class():
+    """BasicBlock(..., downsample=keras.Sequential([...])) / downsample=layers.Conv2D(...): the argument
+    becomes an nn.Sequential / nn.Conv2d built at the call site, sized with the block's input; the block
+    keeps `self.downsample = downsample` and calls it (weights ported into layer2.downsample.*)."""
+    result = translate_source(RESNET, to="torch", input_shape=(8, 8, 3))
+    assert not [f for f in result.findings if f.severity == "error"], [f.format() for f in result.findings]
+    assert ("downsample=nn.Sequential(nn.Conv2d(4, 6, 1, stride=2, bias=False), nn.BatchNorm2d(6, momentum=0.01))"
+            in result.code)
+    assert "Block(8, downsample=nn.Conv2d(6, 8, 1), input_shape=" in result.code
+    assert "identity = self.downsample(x)" in result.code
+    check(RESNET, [img(8, 8, 3)], entry="Net()", input_shape=(8, 8, 3), model_name="Net")
+
+
+@pytest.mark.parametrize("change", [
+    # the block calls its argument on another tensor than its input as it came in
+    ("identity = self.downsample(x)", "identity = self.downsample(out)"),
+    ("identity = x\n", "x = x * 2.0\n        identity = x\n"),
+    # an instance passes something else than a Keras layer written there
+    ("self.layer1 = Block(4)", "self.layer1 = Block(4, downsample=keras.ops.relu)"),
+    ("self.layer1 = Block(4)", "self.layer1 = Block(4, downsample=self.stem)"),
+    ("self.layer1 = Block(4)", "self.layer1 = Block(4, downsample=identity)"),
+])
+def test_layer_argument_limits_are_reported(change):
+    src = RESNET.replace(*change).replace("class Net(", "def identity(t):\n    return t\n\n\nclass Net(")
+    assert src != RESNET
+    result = translate_source(src, to="torch", input_shape=(8, 8, 3))
+    assert "FWT103" in [f.code for f in result.findings if f.severity == "error"], \
+        [f.format() for f in result.findings] + [result.code]
+
+
+def test_same_padding_with_a_symbolic_stride_is_reported():
+    """Conv2D(padding="same", strides=stride) in a class whose stride is a parameter: TF's padding depends
+    on the stride, so FWT202 (it was an internal error, FWT901)."""
+    src = RESNET.replace('keras.Sequential([layers.ZeroPadding2D(1), layers.Conv2D(planes, 3, strides=stride, '
+                         'use_bias=False)])', 'layers.Conv2D(planes, 3, strides=stride, padding="same", use_bias=False)')
+    assert src != RESNET
+    result = translate_source(src, to="torch", input_shape=(8, 8, 3))
+    codes = [f.code for f in result.findings if f.severity == "error"]
+    assert "FWT202" in codes and "FWT901" not in codes, [f.format() for f in result.findings]
+
+
+def test_layer_argument_in_functional_code_is_reported():
+    """`Block(6, downsample=keras.Sequential([...]))(x)` in a functional model: the argument is not
+    translated there (FWT103), never called with a channels-first tensor it was not sized for."""
+    src = RESNET.split("class Net(")[0] + '''
+inputs = keras.Input((8, 8, 3))
+x = layers.Conv2D(4, 3, padding="same")(inputs)
+x = Block(6, stride=2, downsample=keras.Sequential([layers.Conv2D(6, 1, strides=2)]))(x)
+model = keras.Model(inputs, x)
+'''
+    result = translate_source(src, to="torch")
+    assert "FWT103" in [f.code for f in result.findings if f.severity == "error"], \
+        [f.format() for f in result.findings] + [result.code]

@@ -555,6 +555,17 @@ def test_matmul_einsum_keras_ops_functional():
     run_fn(body, "[a1, e1, d1]")
 
 
+def test_arange():
+    """keras.ops.arange -> torch.arange with Keras' dtype (int32 from ints, float32 from floats)."""
+    body = """
+        r1 = c + ops.cast(ops.arange(ops.shape(c)[3]), "float32")
+        r2 = c * ops.arange(1, 5, dtype="float32")
+        r3 = c + ops.arange(0.0, 2.0, 0.5)
+        r4 = c - ops.cast(ops.arange(3, 11, 2) // 2, "float32")
+    """
+    run_sub(body, "r1, r2, r3, r4")
+
+
 # ---- images ----------------------------------------------------------------------------------------
 
 def test_image_resize():

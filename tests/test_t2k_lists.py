@@ -167,3 +167,80 @@ def test_round_trip_forms(init, forward, shapes, snippets, layout):
             assert snippet in result.code, f"{snippet!r} not in:\n{result.code}"
     comparison = compare_torch_source(src, "Net()", _np_inputs(shapes), "Net", layout=layout, result=result)
     assert comparison.ok(ATOL), f"max abs error {comparison.max_abs} for scale {comparison.scale}\n{result.code}"
+
+
+# nn.Parameter -> self.add_weight (translator/backends/keras_params.py; custom_weights)
+PARAM_CASES = [
+    ("parameter-matmul", """
+        self.w = nn.Parameter(nn.init.xavier_uniform_(torch.empty((6, 4))))
+        self.b = nn.Parameter(torch.zeros(4))
+        self.v = nn.Parameter(torch.randn(6, 4), requires_grad=False)
+    """, """
+        return torch.matmul(x, self.w) + self.b + torch.sigmoid(x @ self.v)
+    """, [(2, 5, 6)], ['self.add_weight(shape=(6, 4), initializer="glorot_uniform", name="w")',
+                       'self.add_weight(shape=(4,), initializer="zeros", name="b")', "trainable=False"]),
+    # a (1, C, 1, 1) scale on an image: the weight is kept in torch order and moved to channels-last in call
+    ("parameter-image-scale", """
+        self.gamma = nn.Parameter(nn.init.normal_(torch.empty(1, 2, 1, 1), std=0.5))
+        self.beta = nn.Parameter(torch.randn(2, 1, 1))
+        self.conv = nn.Conv2d(3, 2, 3)
+        self.pool = nn.MaxPool2d(2)
+    """, """
+        return self.pool(self.conv(x) * self.gamma + self.beta)
+    """, [IMG], ["initializers.RandomNormal(mean=0.0, stddev=0.5)"]),
+]
+
+
+@pytest.mark.parametrize("init, forward, shapes, snippets, layout",
+                         [pytest.param(i, f, s, sn, lay, id=f"{c}-{lay}")
+                          for c, i, f, s, sn in PARAM_CASES for lay in LAYOUTS])
+def test_parameters(init, forward, shapes, snippets, layout):
+    test_round_trip_forms(init, forward, shapes, snippets, layout)
+
+
+def test_parameter_in_a_nested_class():
+    src = model_source("self.gate = Gate(6)", "return self.gate(x)").replace("class Net", '''class Gate(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(n))
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.scale)
+
+
+class Net''')
+    pytest.importorskip("torch")
+    from translator.verify.port_torch import compare_torch_source
+    result = translate_source(src, to="keras")
+    assert 'self.scale = self.add_weight(shape=(n,), initializer="ones", name="scale")' in result.code, result.code
+    comparison = compare_torch_source(src, "Net()", _np_inputs([(2, 6)]), "Net", result=result)
+    assert comparison.ok(ATOL), f"max abs error {comparison.max_abs}\n{result.code}"
+
+
+@pytest.mark.parametrize("init", [
+    "self.w = nn.Parameter(nn.init.kaiming_uniform_(torch.empty(4, 4)))",     # no Keras twin distribution
+    "self.w = nn.Parameter(torch.empty(4, 4))",                                # uninitialised memory
+    "self.w = nn.Parameter(torch.tensor([1.0, 2.0]))",                         # not a fill
+])
+def test_parameters_that_are_reported(init):
+    result = translate_source(model_source(init, "return x * self.w"), to="keras")
+    codes = [f.code for f in result.findings if f.severity == "error"]
+    assert "FWT201" in codes, (codes, result.code)
+
+
+def test_a_list_never_changed_keeps_each_item():
+    """`pair = [a, b]` never appended to: unpacked and concatenated with the facts of each item."""
+    pytest.importorskip("torch")
+    from translator.verify.port_torch import compare_torch_source
+    src = model_source("self.c1 = nn.Conv2d(3, 2, 1)\nself.c2 = nn.Conv2d(3, 4, 3, padding=1)", """
+        pair = [self.c1(x), self.c2(x)]
+        a, b = pair
+        for t in reversed(pair):
+            a = a + t[:, :2]
+        return torch.cat(pair, 1) * 0.5, a + b[:, 1:3]
+    """)
+    for layout in LAYOUTS:
+        result = translate_source(src, to="keras", layout=layout)
+        assert not [f for f in result.findings if f.severity == "error"], result.code
+        comparison = compare_torch_source(src, "Net()", _np_inputs([IMG]), "Net", layout=layout, result=result)
+        assert comparison.ok(ATOL), f"max abs error {comparison.max_abs}\n{result.code}"

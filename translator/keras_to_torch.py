@@ -16,7 +16,7 @@ from .findings import Finding, TranslationError, comment_lines, flag, internal_e
 from .frontends.keras_classes import SubclassTranslator, keras_base
 from .frontends.keras_models import MODEL_API, BlockScanner, ModelSite
 from .frontends.scopes import function_scope, module_scope, param_defaults
-from .ir import ModuleResult, UNKNOWN, ModelInfo, TensorMeta
+from .ir import ModuleResult, UNKNOWN, ModelInfo, Sym, TensorMeta
 from .names import ImportTable, used_names
 from .positions import line_of
 from .rules import RuleSet
@@ -79,6 +79,7 @@ class KerasToTorch:
         self.keep_keras = dict(keep_keras or {})       # class -> the untranslatable class that uses it
         self.failed_classes: set[str] = set()
         self.shaped_classes: set[str] = set(self.class_ranks)
+        self.layer_param_calls: dict[str, set] = {}   # class -> __init__ params it calls as layers
         self.call_sites: dict[str, list] = {}          # class -> input shapes it is called with
         self.class_infos: dict[str, ModelInfo] = {}
         self._outputs_cache: dict = {}
@@ -246,6 +247,7 @@ class KerasToTorch:
             ft.custom_classes = set(self.keras_classes)
             ft.custom_outputs = self.custom_outputs
             ft.shaped_classes = self.shaped_classes
+            ft.layer_param_calls, ft.class_defs = self.layer_param_calls, self.keras_classes   # torch_layer_args
             metas = self.input_metas(site, layouts)
             names = [spec.name for spec in site.inputs] or ["x"]
             ft.env.update(zip(names, metas))
@@ -332,7 +334,7 @@ class KerasToTorch:
         if all(d is not None for m in in_metas for d in m.shape[1:]):   # runs with unknown sizes don't count
             self.call_sites.setdefault(class_name, []).append([m.shape for m in in_metas])
         cls = self.keras_classes[class_name]
-        overrides = bind_ctor(cls, ctor, scope)
+        overrides = {**_ctor_defaults(cls, self.scope), **bind_ctor(cls, ctor, scope)}
         self._active.add(class_name)
         try:
             done = SubclassTranslator(self, cls, imports=Imports()).translate(
@@ -484,6 +486,21 @@ def bind_ctor(cls: cst.ClassDef, ctor: cst.Call, scope: dict) -> dict:
         if arg.keyword is not None:
             out[arg.keyword.value] = evaluate(arg.value, scope)
     return {k: v for k, v in out.items() if v is not UNKNOWN}
+
+
+def _ctor_defaults(cls: cst.ClassDef, scope: dict) -> dict:
+    """The constant defaults of the class's __init__ parameters (so that an instance's output shape
+    never names a parameter of the class, e.g. `stride`, at the call site)."""
+    init = next((s for s in cls.body.body if isinstance(s, cst.FunctionDef) and s.name.value == "__init__"), None)
+    if init is None:
+        return {}
+    out = {}
+    for p in list(init.params.params[1:]) + list(init.params.kwonly_params):
+        if p.default is not None:
+            value = evaluate(p.default, scope)
+            if isinstance(value, (int, float, str, tuple)) and not isinstance(value, Sym):
+                out[p.name.value] = value
+    return out
 
 
 def _returns(func: cst.FunctionDef, name: str) -> bool:

@@ -394,7 +394,7 @@ class ForwardTranslator:
                 if done is not None:
                     return done
             if isinstance(target, cst.Name):
-                meta = tlists.literal_as_list(self, small.value, meta, line) or meta
+                meta = tlists.literal_as_list(self, target.value, small.value, meta, line) or meta
                 if meta.kind == "tlist":
                     tlists.bind_list(self, target.value, meta, line)
                     return small.with_changes(value=node)

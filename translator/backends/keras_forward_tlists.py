@@ -69,9 +69,39 @@ def bind_list(ft, name: str, meta: Meta, line: int) -> None:
         ft.env[key(name)] = meta.info
 
 
-def literal_as_list(ft, value, meta: Meta, line: int):
-    """`feats = [x]`: a list literal of tensors of one layout and rank -> a tlist meta (None: not that)."""
+def _mutated(cls) -> set:
+    """Names that some method of the class mutates as a list (append / insert / pop / extend / x[i] = / +=)."""
+    got = getattr(cls, "_tlist_mutated", None)
+    if got is not None:
+        return got
+    names: set = set()
+
+    class V(cst.CSTVisitor):
+        def visit_Call(self, n):
+            f = n.func
+            if isinstance(f, cst.Attribute) and isinstance(f.value, cst.Name) and \
+                    f.attr.value in ("append", "insert", "pop", "extend"):
+                names.add(f.value.value)
+
+        def visit_AssignTarget(self, n):
+            if isinstance(n.target, cst.Subscript) and isinstance(n.target.value, cst.Name):
+                names.add(n.target.value.value)
+
+        def visit_AugAssign(self, n):
+            if isinstance(n.target, cst.Name):
+                names.add(n.target.value)
+    for fn in cls.methods.values():
+        fn.visit(V())
+    cls._tlist_mutated = names
+    return names
+
+
+def literal_as_list(ft, target: str, value, meta: Meta, line: int):
+    """`feats = [x]` where feats is then grown or changed: a list literal of tensors of one layout and rank
+    -> a tlist meta (None: not that; a list never changed keeps the exact facts of each item)."""
     if not isinstance(value, cst.List) or meta.kind != "tuple" or not meta.items:
+        return None
+    if target not in _mutated(ft.cls):
         return None
     if not all(m.is_tensor and m.flat is None for m in meta.items):
         return None
@@ -148,6 +178,9 @@ def special_call(ft, node: cst.Call):
     if isinstance(func, cst.Name) and func.value in ("reversed", "list") and func.value not in ft.env \
             and len(node.args) == 1 and node.args[0].keyword is None and not node.args[0].star:
         n, m = ft.expr(node.args[0].value)
+        if m.kind == "tuple" and m.items and any(i.is_tensor for i in m.items):   # a list never changed
+            items = m.items[::-1] if func.value == "reversed" else m.items
+            return node.with_changes(args=[node.args[0].with_changes(value=n)]), m.with_(items=tuple(items))
         if m.kind != "tlist":
             return None if not m.is_tensor else _tensor_arg(func.value, line)
         return node.with_changes(args=[node.args[0].with_changes(value=n)]), m

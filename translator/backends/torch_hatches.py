@@ -61,6 +61,10 @@ def conv_padding(ctx: LayerContext, kernel, strides, dilation) -> tuple[dict, tu
             if not all(is_int(k) for k in kernel):
                 raise TranslationError("FWT202", "padding='same' with stride > 1 needs a constant "
                                        "kernel size", ctx.layer.line)
+            if not all(is_int(v) for v in tuple(strides) + tuple(dilation)):   # e.g. strides=stride of a class
+                raise TranslationError("FWT202", f"{ctx.layer.keras_class}: padding='same' with a stride that "
+                                       f"is not a constant ({', '.join(map(str, strides))}): the padding "
+                                       "depends on it", ctx.layer.line)
             pads = _same_padding(ctx, kernel, strides, dilation)
             if all(a == b for a, b in pads):
                 overrides["padding"] = _compact(tuple(a for a, _ in pads))

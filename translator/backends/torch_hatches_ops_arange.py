@@ -10,7 +10,6 @@ from __future__ import annotations
 import libcst as cst
 
 from ..ir import UNKNOWN, Sym, TensorMeta, is_int
-from ..names import dotted
 from .torch_code import call
 from .torch_ops import DType, Op, op_emitter
 
@@ -52,7 +51,7 @@ def emit_arange(op: Op):
         dtype = DType("torch.float32" if "float" in kinds else "torch.int32")
     args = [op.value(n) for n in ("start", "stop") if op.given(n) and op.known(n) is not None]
     step = op.known("step")
-    if op.given("step") and step != 1:
+    if op.given("step") and step not in (None, 1):
         if len(args) == 1:
             args.append(op.value("start"))
             args[0] = cst.Integer("0")

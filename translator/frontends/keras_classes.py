@@ -182,6 +182,10 @@ class SubclassTranslator:
         ft.custom_outputs = owner.custom_outputs
         ft.shaped_classes = owner.shaped_classes
         init_layers = self.collect_layers(ft, init_statements + build_statements)
+        from ..backends.torch_layer_args import kept_params, rebound_names
+        ft.layer_params = kept_params(init, init_statements + build_statements)
+        ft.rebound = rebound_names(call.body.body)
+        ft.layer_param_calls, ft.class_defs = owner.layer_param_calls, owner.keras_classes
         layouts: dict = {}
         while True:
             ft.env, ft.emissions, ft.first_conversion, ft.sites, ft.notes = {}, {}, {}, 0, []
@@ -197,6 +201,7 @@ class SubclassTranslator:
             metas = [input_meta(n, shapes[i] if shapes and i < len(shapes) else None, dtypes[i], layouts)
                      for i, n in enumerate(names)]
             ft.env.update(zip(names, metas))
+            ft.input_metas, ft.layer_param_problems = dict(zip(names, metas)), []
             ft.env.update(_weight_metas(init_statements + build_statements, scope))
             body = ft.drop_unused_constants(ft.block(call.body.body))
             layouts = next_layouts(ft, layouts, mode)
@@ -205,6 +210,10 @@ class SubclassTranslator:
         for layer in ft.layers:
             if not isinstance(layer, (CustomRef, LayerSequence)) and id(layer) not in ft.emissions:
                 self.emit_unused(ft, layer)
+        if ft.layer_param_problems:
+            raise TranslationError("FWT103", ft.layer_param_problems[0][0], ft.layer_param_problems[0][1])
+        if ft.called_params:     # the constructor arguments this class calls as layers (torch_layer_args)
+            owner.layer_param_calls[self.cls.name.value] = set(ft.called_params)
         uses_training = any(p.name.value == "training" for p in call.params.params)
         body = [training_flag(s) for s in body] if uses_training else body
         body, saved = self.saved_params(init, call, body, init_statements + build_statements)
@@ -308,11 +317,11 @@ class SubclassTranslator:
             if isinstance(func, cst.Name) and func.value in ft.custom_classes:
                 passed = sorted(_framework_refs(cst.Tuple([cst.Element(a.value) for a in small.value.args]),
                                                 self.owner.table)) if small.value.args else []
-                if passed:      # e.g. BasicBlock(..., downsample=keras.Sequential([...])): stays Keras
-                    raise TranslationError("FWT103", f"self.{attr}: {func.value}(...) gets Keras objects as "
-                                           f"arguments ({', '.join(passed)}), which are not translated there",
-                                           line_of(stmt))
-                ref = CustomRef(attr, func.value, small.value, line_of(stmt))
+                layer_args = {}
+                if passed:      # e.g. BasicBlock(..., downsample=keras.Sequential([...])): torch_layer_args
+                    from ..backends.torch_layer_args import layer_arguments
+                    layer_args = layer_arguments(ft, attr, small.value, self.owner.table, line_of(stmt))
+                ref = CustomRef(attr, func.value, small.value, line_of(stmt), layer_args=layer_args)
                 ft.attrs.add(attr)
                 ft.layers.append(ref)
                 ft.custom_refs[f"self.{attr}"] = ref
@@ -396,8 +405,9 @@ class SubclassTranslator:
                     body.append(stmt.with_changes(body=[small.with_changes(value=layer.module_list(ft))]))
                     continue
                 if isinstance(layer, CustomRef):
+                    from ..backends.torch_layer_args import ctor_with_layer_args
                     body.append(stmt.with_changes(body=[small.with_changes(
-                        value=custom_ctor(layer, ft.shaped_classes))]))
+                        value=ctor_with_layer_args(ft, layer, custom_ctor(layer, ft.shaped_classes)))]))
                     continue
                 emission = ft.emissions[id(layer)][0]
                 if emission.ctor is None:

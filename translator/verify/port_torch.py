@@ -121,8 +121,26 @@ class _Porter:
             self.walk(child, sub, f"{path}.{name}" if path else name)
         own = [n for n, _ in tm.named_parameters(recurse=False)] + \
               [n for n, _ in tm.named_buffers(recurse=False) if n not in SKIP_TENSORS]
+        own = [n for n in own if not self.own_weight(tm, km, n, path)]
         if own:
             raise PortError(f"'{path or '<root>'}' ({type(tm).__name__}) holds its own tensors {own}: not translated")
+
+    def own_weight(self, tm, km, name: str, path: str) -> bool:
+        """An nn.Parameter of a class of the file -> the Keras weight of the same name (`self.add_weight`,
+        translator/backends/keras_params.py: kept in torch axis order). False: no such Keras weight."""
+        import numpy as np
+        param = tm._parameters.get(name)
+        variable = getattr(km, _keras_attr(name), None)
+        if param is None or variable is None or not (hasattr(variable, "assign") and hasattr(variable, "shape")):
+            return False
+        value = param.detach().cpu().numpy()
+        if tuple(variable.shape) != value.shape:
+            raise PortError(f"shape mismatch porting torch '{path + '.' if path else ''}{name}': {value.shape} vs "
+                            f"{tuple(variable.shape)}")
+        if not self.dry:
+            variable.assign(value.astype(np.dtype(getattr(variable.dtype, "name", variable.dtype))))
+        self.done.append((f"{path + '.' if path else ''}{name}", _keras_attr(name)))
+        return True
 
     def container(self, tm, km, path: str) -> None:
         """nn.ModuleList -> a Python list of Keras layers (by index); nn.ModuleDict -> a dict (by key)."""
@@ -319,6 +337,8 @@ def randomize_torch(module, seed: int = 0) -> None:
                 t.copy_(torch.randn(t.shape, generator=g) * 0.2)
             elif t.dim() == 1 and last == "weight":          # norm scales
                 t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+            elif t.is_floating_point() and t.numel() and bool((t == t.reshape(-1)[0]).all()):
+                t.copy_(torch.rand(t.shape, generator=g) + 0.5)     # any other constant (nn.Parameter(torch.zeros(n)))
 
 
 @dataclass
