@@ -21,7 +21,8 @@ import libcst as cst
 
 from .backends.keras_code import KerasRefs, Meta, Notes, call, code, tensor, to_torch_perm
 from .backends.keras_forward import (Context, Entry, ForwardTranslator, SequentialBuilder, conform_sequential,
-                                     first_leaf, leaf, needed_layout, rank_hint, transpose)
+                                     first_leaf, leaf, needed_layout, rank_hint)
+from .backends.keras_forward_base import transpose
 from .backends.keras_layers import Applied, discover_keras_hatches
 from .findings import Finding, TranslationError, flag, internal_errors
 from .frontends.scopes import module_scope

@@ -261,7 +261,7 @@ def module_value(ft, node):
         if spec.kind not in ("mlist", "mdict"):
             return None
         base, bm = ft.expr(node.value)
-        from .keras_forward import _const
+        from .keras_forward_base import _const
         from ..ir import UNKNOWN
         idx_node, im = ft.expr(node.slice[0].slice.value)
         if im.is_tensor:

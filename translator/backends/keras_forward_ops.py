@@ -33,7 +33,7 @@ from ..ir import UNKNOWN
 from ..names import dotted
 from ..positions import line_of
 from .keras_code import Meta, call, code, keras_axis, node_of
-from .keras_forward import _const, convert, materialize
+from .keras_forward_base import _const, convert, materialize
 
 T2K_OPS: dict[str, Callable] = {}
 BOOL = "bool"        # Meta.info of a tensor known to hold booleans (masks)

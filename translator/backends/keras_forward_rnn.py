@@ -729,7 +729,7 @@ def _remember_item(ft, name, em, line) -> None:
         raise _err("FWT202", "a flattened image added to a list", line)
     items = ft.__dict__.setdefault("_rnn_lists", {})
     if name in items and items[name] != em:
-        from .keras_forward import merge_metas
+        from .keras_forward_base import merge_metas
         em = merge_metas(items[name], em, name, line)
     items[name] = em
     if em.is_tensor:                      # the item facts in the env too (keras_forward_tlists.py)

@@ -41,7 +41,7 @@ def tlist(elem: Meta) -> Meta:
 
 def remember(ft, name: str, em: Meta, line: int) -> None:
     """Merge the facts of one more item of list `name`."""
-    from .keras_forward import merge_metas
+    from .keras_forward_base import merge_metas
     if not em.is_tensor:
         raise TranslationError("FWT103", f"a list '{name}' of values that are not tensors", line)
     if em.is_tensor and em.flat is not None:
@@ -105,7 +105,7 @@ def literal_as_list(ft, target: str, value, meta: Meta, line: int):
         return None
     if not all(m.is_tensor and m.flat is None for m in meta.items):
         return None
-    from .keras_forward import merge_metas
+    from .keras_forward_base import merge_metas
     elem = meta.items[0]
     try:
         for m in meta.items[1:]:
@@ -223,7 +223,7 @@ def torch_function(ft, path: str, node: cst.Call):
     for a in args[1:]:
         if a.keyword is not None and a.keyword.value != "dim" or a.star:
             raise TranslationError("FWT201", f"{path}: argument {code(a)}", line)
-        from .keras_forward import _const
+        from .keras_forward_base import _const
         dim = _const(a.value)
     if not isinstance(dim, int):
         raise TranslationError("FWT202", f"{path}: dim must be a constant", line)

@@ -376,21 +376,6 @@ def _same_name(ctx, *names) -> bool:
     return len(found) == 1
 
 
-def _same_name(ctx, *names) -> bool:
-    """The torch arguments are one variable (or one symbolic value): equal whatever its value."""
-    found = set()
-    for name in names:
-        v = ctx.args.value(name)
-        node = ctx.args.node(name)
-        if isinstance(v, Sym):
-            found.add(str(v))
-        elif v is UNKNOWN and isinstance(node, cst.Name):
-            found.add(node.value)
-        else:
-            return False
-    return len(found) == 1
-
-
 def _depthwise(ctx, n, steps, overrides, multiplier, pads) -> Applied:
     """Conv*d(C, C*m, groups=C) -> DepthwiseConv*D(depth_multiplier=m): same weights, one kernel per channel."""
     from ..rules import load_rules

@@ -10,7 +10,7 @@ from ..findings import TranslationError
 from ..ir import UNKNOWN
 from ..positions import line_of
 from .keras_code import OTHER, Meta, call, code, node_of, tensor
-from .keras_forward import _const
+from .keras_forward_base import _const
 from .keras_forward_ops import BOOL, T2K_OPS, OpCall, _Anon, _flat, elementwise, is_self_training, paren, torch_op
 
 

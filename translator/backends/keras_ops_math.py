@@ -9,7 +9,7 @@ import math
 import libcst as cst
 
 from .keras_code import OTHER, Meta, call, node_of, tensor
-from .keras_forward import _const, transpose
+from .keras_forward_base import _const, transpose
 from .keras_forward_ops import BOOL, OpCall, _is_none, elementwise, paren, torch_op
 
 

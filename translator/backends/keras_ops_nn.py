@@ -8,7 +8,7 @@ import math
 import libcst as cst
 
 from .keras_code import call, node_of, tensor
-from .keras_forward import _const
+from .keras_forward_base import _const
 from .keras_forward_ops import BOOL, OpCall, _is_none, is_self_training, paren, shape_dim, torch_op
 
 
@@ -42,7 +42,7 @@ def interpolate(c: OpCall):
         c.fail("FWT202", "align_corners=True has no keras.ops.image.resize equivalent")
     rank = m.rank
     if rank is None or m.layout != "cf":
-        from .keras_forward import _PoolSpec
+        from .keras_forward_base import _PoolSpec
         n = 2 if mode == "bilinear" else 1 if mode == "linear" else None
         if rank is None and n is None:
             size = _const(b.get("size")) if b.get("size") is not None else _const(b.get("scale_factor"))

@@ -10,7 +10,7 @@ import libcst as cst
 
 from ..findings import TranslationError
 from .keras_code import OTHER, Meta, call, node_of, tensor
-from .keras_forward import _const
+from .keras_forward_base import _const
 from .keras_forward_ops import BOOL, OpCall, _Anon, _broadcast, _flat, _ints, _norm, paren, shape_dim, torch_op
 
 

@@ -9,7 +9,7 @@ import libcst as cst
 from ..ir import UNKNOWN
 from ..names import dotted
 from .keras_code import Meta, call, code, node_of, tensor
-from .keras_forward import _const
+from .keras_forward_base import _const
 from .keras_forward_ops import BOOL, TORCH_DTYPES, OpCall, _ints, _is_none, dtype_name, torch_op
 
 

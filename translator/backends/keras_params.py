@@ -29,7 +29,7 @@ _INITS = {"torch.nn.init.zeros_", "torch.nn.init.ones_", "torch.nn.init.constant
 
 
 def _const(node):
-    from .keras_forward import _const as c
+    from .keras_forward_base import _const as c
     from ..ir import UNKNOWN
     v = c(node)
     return None if v is UNKNOWN else v

@@ -83,7 +83,7 @@ def apply_tied(ft, attr: str, spec, node: cst.Call):
     _, x, m = args[0]
     x, m = ft.conform(x, m, spec, line)
     if m.flat is not None:
-        from .keras_forward import materialize
+        from .keras_forward_base import materialize
         x, m = materialize(ft.refs, x, m, ft.notes, line)
     for name, val in spec.args.given.items():
         if name not in ("in_features", "out_features", "bias", "device", "dtype"):
