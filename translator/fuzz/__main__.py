@@ -16,8 +16,6 @@ import argparse
 import os
 import sys
 import time
-from collections import Counter
-from pathlib import Path
 
 from .harness import init_worker, run_job
 
@@ -131,68 +129,10 @@ def main(argv=None) -> int:
         print(f"layer rules no family generates: {', '.join(missing)}")
     sys.stdout.flush()
 
-    work = [(specs[i], layouts) for i in chosen]
-    if args.jobs > 1 and len(work) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-        pool = ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=init_worker)
-        results = pool.map(run_job, work, chunksize=1)
-    else:
-        init_worker()
-        pool, results = None, map(run_job, work)
-
-    counts: Counter = Counter()
-    codes: Counter = Counter()
-    fams: Counter = Counter()
-    worst = 0.0
-    save = Path(args.save) if args.save else None
-    if save:
-        save.mkdir(parents=True, exist_ok=True)
-    try:
-        for i, outcome in zip(chosen, results):
-            spec = specs[i]
-            counts[outcome.status] += 1
-            fams.update(spec.families)
-            if outcome.status == "error":
-                codes.update(outcome.codes)
-            for lo in outcome.layouts:
-                if lo.status == "ok" and lo.max_rel is not None:
-                    worst = max(worst, lo.max_rel)
-            if not args.quiet or outcome.status != "ok":
-                print(f"#{i:04d} {outcome.describe():<44} {spec.form:<10} {outcome.seconds:5.2f}s "
-                      f"{','.join(spec.families)}")
-            if outcome.status == "error" and args.quiet:
-                for line in sorted({ln.split("] ", 1)[-1] for lo in outcome.layouts
-                                    for ln in lo.message.splitlines() if "[error]" in ln}):
-                    print(f"      {line}")
-            if outcome.status != "ok" or args.show:
-                if outcome.status in ("mismatch", "generator") or args.show or not args.quiet:
-                    _report_failure(i, spec, outcome, sys.stdout)
-                if args.show:
-                    for lo in outcome.layouts:
-                        if lo.status == "ok":
-                            print(f"  translation ({lo.layout}):\n" + _indent(lo.torch_code))
-                if save and outcome.status != "ok":
-                    (save / f"model_{args.seed}_{i:04d}_{outcome.status}.py").write_text(
-                        f"# fuzz seed {args.seed} model #{i}: {outcome.describe()}\n" + spec.source)
-            sys.stdout.flush()
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-    elapsed = time.perf_counter() - start
-    n = len(chosen)
-    print(f"families used: {', '.join(f'{k} {v}' for k, v in sorted(fams.items()))}")
-    if codes:
-        print(f"translation errors by finding: {', '.join(f'{k} {v}' for k, v in sorted(codes.items()))}")
-    print(f"max relative error of the passing comparisons: {worst:.2e}")
-    internal = sum(v for k, v in codes.items() if k.startswith("FWT9"))
-    print(f"{n} models, {counts['mismatch']} mismatches, {counts['error']} translation errors"
-          f"{f' ({internal} with internal errors FWT9xx)' if internal else ''}, "
-          f"{counts['generator']} generator errors in {elapsed:.0f} s")
-    bad = counts["mismatch"] + counts["generator"] + (counts["error"] if args.fail_on_errors else 0)
-    return 1 if bad else 0
-
+    from .runner import Direction, run_specs
+    return run_specs(args, chosen, specs, layouts,
+                     Direction(run_job, "model", "fuzz", "translation errors", summarise_messages=False,
+                               internal_is_bad=False), start)
 
 if __name__ == "__main__":
     sys.exit(main())

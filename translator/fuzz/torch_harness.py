@@ -24,32 +24,10 @@ import time
 import traceback
 import warnings
 
-from .harness import ATOL, LAYOUTS, LayoutOutcome, Outcome, _as_list, _compare, _exec
+from .harness import ATOL, LAYOUTS, LayoutOutcome, Outcome, _as_list, _compare, _exec, _model_info, make_inputs
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-
-def make_torch_inputs(spec, batch: int = 2, seed: int = 0) -> list:
-    import numpy as np
-    rng = np.random.default_rng(seed)
-    out = []
-    for inp in spec.inputs:
-        shape = (batch,) + tuple(inp.shape)
-        if inp.dtype.startswith("int"):
-            out.append(rng.integers(0, inp.high, size=shape).astype(inp.dtype))
-        else:
-            out.append(rng.standard_normal(shape).astype(inp.dtype))
-    return out
-
-
-def _model_info(result, name):
-    try:
-        return result.model(name)
-    except KeyError:
-        if len(result.models) == 1:
-            return result.models[0]
-        raise
 
 
 def _run_keras(result, spec, torch_model, inputs):
@@ -76,8 +54,6 @@ def _run_keras(result, spec, torch_model, inputs):
 
 def run_torch_spec(spec, layouts=LAYOUTS, seed: int = 0, atol: float = ATOL) -> Outcome:
     """Build, translate (--to keras), port and compare one torch ModelSpec."""
-    import numpy as np
-
     from ..api import translate_source
 
     start = time.perf_counter()
@@ -85,7 +61,7 @@ def run_torch_spec(spec, layouts=LAYOUTS, seed: int = 0, atol: float = ATOL) -> 
     import torch
     from ..verify.port_torch import randomize_torch
     keras.backend.clear_session()
-    inputs = make_torch_inputs(spec, seed=seed)
+    inputs = make_inputs(spec, seed=seed)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

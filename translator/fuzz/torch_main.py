@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections import Counter
-from pathlib import Path
 
 from .torch_harness import run_torch_job, run_torch_spec
 
@@ -62,8 +60,6 @@ def _shrink(args, layouts, forms) -> int:
 
 def main_keras(args, layouts) -> int:
     from ..rules import load_rules
-    from .__main__ import _indent, _report_failure
-    from .harness import init_worker
     from .torch_families import FAMILIES, active_families
     from .torch_generator import generate_torch
 
@@ -83,64 +79,8 @@ def main_keras(args, layouts) -> int:
     if off:
         print(f"families without a torch -> keras rule: {', '.join(off)}")
     sys.stdout.flush()
-    work = [(specs[i], layouts) for i in chosen]
-    if args.jobs > 1 and len(work) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-        pool = ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=init_worker)
-        results = pool.map(run_torch_job, work, chunksize=1)
-    else:
-        init_worker()
-        pool, results = None, map(run_torch_job, work)
-    counts: Counter = Counter()
-    codes: Counter = Counter()
-    fams: Counter = Counter()
-    messages: Counter = Counter()
-    worst = 0.0
-    save = Path(args.save) if args.save else None
-    if save:
-        save.mkdir(parents=True, exist_ok=True)
-    try:
-        for i, outcome in zip(chosen, results):
-            spec = specs[i]
-            counts[outcome.status] += 1
-            fams.update(spec.families)
-            if outcome.status == "error":
-                codes.update(outcome.codes)
-                messages.update({ln.split("] ", 1)[-1].split(";")[0] for lo in outcome.layouts
-                                 for ln in lo.message.splitlines() if "FWT" in ln})
-            for lo in outcome.layouts:
-                if lo.status == "ok" and lo.max_rel is not None:
-                    worst = max(worst, lo.max_rel)
-            if not args.quiet or outcome.status != "ok":
-                print(f"#{i:04d} {outcome.describe():<44} {spec.form:<10} {outcome.seconds:5.2f}s "
-                      f"{','.join(spec.families)}")
-            if outcome.status in ("mismatch", "generator") or args.show or (outcome.status == "error"
-                                                                                 and not args.quiet):
-                _report_failure(i, spec, outcome, sys.stdout)
-                if args.show:
-                    for lo in outcome.layouts:
-                        if lo.status == "ok":
-                            print(f"  translation ({lo.layout}):\n" + _indent(lo.torch_code))
-            if save and outcome.status != "ok":
-                (save / f"torch_model_{args.seed}_{i:04d}_{outcome.status}.py").write_text(
-                    f"# fuzz --to keras seed {args.seed} model #{i}: {outcome.describe()}\n" + spec.source)
-            sys.stdout.flush()
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-    elapsed = time.perf_counter() - start
-    n = len(chosen)
-    print(f"families used: {', '.join(f'{k} {v}' for k, v in sorted(fams.items()))}")
-    if codes:
-        print(f"translation errors by finding: {', '.join(f'{k} {v}' for k, v in sorted(codes.items()))}")
-        for message, k in messages.most_common(12):
-            print(f"  {k:4d}  {message}")
-    print(f"max relative error of the passing comparisons: {worst:.2e}")
-    internal = sum(v for k, v in codes.items() if k.startswith("FWT9"))
-    print(f"{n} models, {counts['mismatch']} mismatches, {counts['error']} translation errors (reported with a "
-          f"finding){f' ({internal} with internal errors FWT9xx)' if internal else ''}, "
-          f"{counts['generator']} generator errors in {elapsed:.0f} s")
-    bad = counts["mismatch"] + counts["generator"] + internal + (counts["error"] if args.fail_on_errors else 0)
-    return 1 if bad else 0
+    from .runner import Direction, run_specs
+    return run_specs(args, chosen, specs, layouts,
+                     Direction(run_torch_job, "torch_model", "fuzz --to keras",
+                               "translation errors (reported with a finding)", summarise_messages=True,
+                               internal_is_bad=True), start)
