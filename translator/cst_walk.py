@@ -249,6 +249,7 @@ def _transform(node, leave, visit, keep):
 
 # ---- code generation -----------------------------------------------------------------------------------
 class _Syntactic:
+    """A do-nothing context manager: the per-node position hook of libcst's code generation, skipped."""
     __slots__ = ()
 
     def __enter__(self):
@@ -258,7 +259,7 @@ class _Syntactic:
         return False
 
 
-_NO_POSITION = _Syntactic()
+NO_POSITION = _Syntactic()
 
 
 class _FastCodegen(CodegenState):
@@ -267,7 +268,7 @@ class _FastCodegen(CodegenState):
     __slots__ = ()
 
     def record_syntactic_position(self, node, *, start_node=None, end_node=None):
-        return _NO_POSITION
+        return NO_POSITION
 
 
 def module_code(module: cst.Module) -> str:

@@ -13,6 +13,8 @@ from contextvars import ContextVar
 import libcst as cst
 from libcst._nodes.internal import CodegenState
 
+from .cst_walk import NO_POSITION
+
 _NEWLINE = re.compile(r"\r\n?|\n")
 
 
@@ -50,17 +52,6 @@ def line_of(node) -> int:
     return table.get(id(node), 0)
 
 
-class _Syntactic:
-    __slots__ = ()
-
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
-
-
-_SYNTACTIC = _Syntactic()
 
 
 class _LineState(CodegenState):
@@ -95,7 +86,7 @@ class _LineState(CodegenState):
         if start_node is not None:            # known once start_node's code is generated
             return _FromNode(self.table, node, start_node)
         self.table[id(node)] = self.line
-        return _SYNTACTIC
+        return NO_POSITION
 
 
 class _FromNode:

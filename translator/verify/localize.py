@@ -22,6 +22,7 @@ import re
 from collections import defaultdict
 
 from .compare import error_stats
+from .port import _keras_layers, _rule_by_class
 
 _AUTO_NAME = re.compile(r"^(.*?)(?:_(\d+))?$")
 
@@ -29,24 +30,6 @@ _AUTO_NAME = re.compile(r"^(.*?)(?:_(\d+))?$")
 def _creation_key(layer, index):
     m = _AUTO_NAME.match(layer.name)
     return (int(m.group(2) or 0) if m and m.group(2) else 0, index)
-
-
-def _rule_by_class(rules):
-    by_class = {}
-    for path, rule in rules.layers.items():
-        by_class.setdefault(path.rsplit(".", 1)[-1], rule)
-    return by_class
-
-
-def _keras_layers(model, by_class):
-    """All layers, depth first, except those inside a layer whose rule ports weights (an LSTM's cell)."""
-    layers = list(model._flatten_layers(include_self=False, recursive=True))
-    inside = set()
-    for layer in layers:
-        rule = by_class.get(type(layer).__name__)
-        if rule is not None and rule.weights:
-            inside |= {id(sub) for sub in layer._flatten_layers(include_self=False, recursive=True)}
-    return [layer for layer in layers if id(layer) not in inside]
 
 
 def _expand(entries, torch_module):
@@ -73,7 +56,7 @@ def pair_mapped_layers(keras_model, torch_module, info, rules) -> list[tuple]:
     creation order with the k-th mapping entry of that rule (as weight porting pairs them)."""
     by_class = _rule_by_class(rules)
     groups = defaultdict(list)
-    for i, layer in enumerate(_keras_layers(keras_model, by_class)):
+    for i, layer in enumerate(_keras_layers(keras_model, rules)):
         rule = by_class.get(type(layer).__name__)
         key = rule.id if rule is not None else f"custom:{type(layer).__name__}"
         groups[key].append((i, layer))
