@@ -69,9 +69,15 @@ def _failing(outcome, args) -> bool:
 
 def _shrink(args, layouts, forms) -> int:
     """Minimise model #args.shrink of the seed with hypothesis' shrinker."""
-    from . import PICK, hypothesis_run, model_seed
     from .generator import model_specs
     from .harness import run_spec
+    return shrink(args, model_specs(max_steps=args.max_steps, forms=forms), run_spec, layouts, "model")
+
+
+def shrink(args, strategy, run, layouts, noun: str) -> int:
+    """Minimise model #args.shrink of the seed: `strategy` draws the models, `run(spec, layouts=)` judges
+    one (both fuzzing directions)."""
+    from . import PICK, hypothesis_run, model_seed
 
     class FuzzFailure(AssertionError):
         pass
@@ -83,20 +89,19 @@ def _shrink(args, layouts, forms) -> int:
         calls[0] += 1
         if calls[0] <= PICK:          # the run's earlier examples are not model #i
             return
-        outcome = run_spec(spec, layouts=layouts)
+        outcome = run(spec, layouts=layouts)
         if _failing(outcome, args):
             raise FuzzFailure(spec, outcome)
 
     start = time.perf_counter()
     try:
-        hypothesis_run(model_specs(max_steps=args.max_steps, forms=forms), model_seed(args.seed, args.shrink),
-                       body, shrink=True)
+        hypothesis_run(strategy, model_seed(args.seed, args.shrink), body, shrink=True)
     except FuzzFailure as exc:
         spec, outcome = exc.args
-        print(f"minimal failing model after {calls[0] - PICK} runs ({time.perf_counter() - start:.0f} s):")
+        print(f"minimal failing {noun} after {calls[0] - PICK} runs ({time.perf_counter() - start:.0f} s):")
         _report_failure(args.shrink, spec, outcome, sys.stdout)
         return 1
-    print(f"model #{args.shrink} of seed {args.seed} does not fail")
+    print(f"{noun} #{args.shrink} of seed {args.seed} does not fail")
     return 0
 
 

@@ -27,35 +27,10 @@ def _forms(args) -> tuple:
 
 
 def _shrink(args, layouts, forms) -> int:
-    from . import PICK, hypothesis_run, model_seed
-    from .__main__ import _failing, _report_failure
-    from .harness import init_worker
+    from .__main__ import shrink
     from .torch_generator import torch_model_specs
-
-    class FuzzFailure(AssertionError):
-        pass
-
-    init_worker()
-    calls = [0]
-
-    def body(spec):
-        calls[0] += 1
-        if calls[0] <= PICK:
-            return
-        outcome = run_torch_spec(spec, layouts=layouts)
-        if _failing(outcome, args):
-            raise FuzzFailure(spec, outcome)
-
-    try:
-        hypothesis_run(torch_model_specs(max_steps=args.max_steps, forms=forms),
-                       model_seed(args.seed, args.shrink), body, shrink=True)
-    except FuzzFailure as exc:
-        spec, outcome = exc.args
-        print(f"minimal failing torch model after {calls[0] - PICK} runs:")
-        _report_failure(args.shrink, spec, outcome, sys.stdout)
-        return 1
-    print(f"torch model #{args.shrink} of seed {args.seed} does not fail")
-    return 0
+    return shrink(args, torch_model_specs(max_steps=args.max_steps, forms=forms), run_torch_spec, layouts,
+                  "torch model")
 
 
 def main_keras(args, layouts) -> int:
