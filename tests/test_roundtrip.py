@@ -74,11 +74,6 @@ TORCH_CASES = _cases(TORCH_DIR, ".torch.py")
 
 # (direction, case) -> why it cannot round-trip yet (the error finding of the hop that stops it).
 KNOWN: dict[tuple[str, str], str] = {
-    ("torch", "unet_small"): "keras -> torch: the U-Net's call (a Python list of skips appended in a loop over "
-                             "a list of layers, read back reversed) is not translated: DoubleConv is kept in "
-                             "Keras (FWT103)",
-    ("torch", "mobilenet_v2"): "keras -> torch: keras.Sequential(layers) of a list built with append() in a "
-                               "loop (no literal list of layers) is not translated (FWT103)",
 }
 
 # (direction, case) -> how the code after a round trip differs in its layers with weights, although

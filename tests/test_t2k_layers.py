@@ -297,7 +297,6 @@ def test_instance_norm_with_running_stats_warns():
 # ---- not translated: left as they were, with a finding --------------------------------------------
 
 UNSUPPORTED = [
-    ("convtranspose-groups", "self.m = nn.ConvTranspose2d(4, 4, 3, groups=2)", "return self.m(x)", None, "FWT202"),
     ("convtranspose-dilation-and-stride", "self.m = nn.ConvTranspose2d(4, 4, 3, stride=2, dilation=2)",
      "return self.m(x)", None, "FWT202"),
     ("convtranspose-outpad-ge-stride", "self.m = nn.ConvTranspose2d(4, 4, 3, stride=1, dilation=2, output_padding=1)",

@@ -124,7 +124,6 @@ def test_initial_state_from_torch_zeros_varargs():
 
 
 UNSUPPORTED = [
-    ("lstm-proj-size", "self.lstm = nn.LSTM(4, 8, proj_size=3, batch_first=True)", "return self.lstm(x)[0]", "FWT202"),
     ("rnn-tuple-kept", "self.gru = nn.GRU(4, 8, batch_first=True)", "y = self.gru(x)\nreturn y[0]", "FWT202"),
     ("rnn-states-by-index", "self.gru = nn.GRU(4, 8, batch_first=True)", "return self.gru(x)[1]", "FWT202"),
     ("symbolic-num-layers", "self.gru = nn.GRU(4, 8, num_layers=n, batch_first=True)", "return self.gru(x)[0]",

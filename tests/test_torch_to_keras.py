@@ -408,7 +408,6 @@ def test_input_shape_makes_ceil_mode_exact_when_it_changes_nothing():
 # ---- constructs that are not translated: left as they were, with a finding -------------------------
 
 UNSUPPORTED = [
-    ("lstm-proj-size", "self.lstm = nn.LSTM(4, 8, proj_size=3, batch_first=True)", "return self.lstm(x)[0]", "FWT202"),
     ("reflect-padding", "self.conv = nn.Conv2d(3, 4, 3, padding=1, padding_mode='reflect')", "return self.conv(x)",
      "FWT202"),
     ("no-rule", "self.t = nn.Transformer()", "return self.t(x, x)", "FWT101"),

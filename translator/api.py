@@ -104,7 +104,9 @@ def _translate_source(code, to, layout, input_shape, rules, filename) -> Result:
             out = translator.run()
         keep = translator.classes_to_keep()
         if keep:                      # a class stays Keras: so do the classes it works with
+            errors = translator.class_errors
             translator = KerasToTorch(module, rule_set, options, filename, plans, keep)
+            translator.previous_errors = errors          # each failed class reports why it failed
             out = translator.run()
     new_module = out.module
     if out.models:

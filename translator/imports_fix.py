@@ -19,11 +19,12 @@ def _used_names(module: cst.Module) -> set[str]:
     stack: list = [module]
     while stack:
         node = stack.pop()
-        if isinstance(node, cst.Name):
+        kind = type(node)       # (classes without subclasses: `is` is isinstance, cheaper)
+        if kind is cst.Name:
             used.add(node.value)
-        elif isinstance(node, cst.Attribute):
+        elif kind is cst.Attribute:
             stack.append(node.value)
-        elif not isinstance(node, (cst.Import, cst.ImportFrom)):
+        elif kind is not cst.Import and kind is not cst.ImportFrom:
             stack.extend(_child_nodes(node))
     return used
 

@@ -11,6 +11,7 @@ import libcst as cst
 
 from .backends.torch_code import Imports
 from .backends.torch_forward import ForwardTranslator, input_meta, next_layouts
+from .backends.torch_passes import RepeatedPass, stop_when_repeated
 from .backends.torch_module import class_def, layer_inits, model_info, save_params, with_comments
 from .findings import Finding, TranslationError, comment_lines, flag, internal_errors
 from .frontends.keras_classes import SubclassTranslator, keras_base
@@ -76,8 +77,12 @@ class KerasToTorch:
         plans = dict(class_ranks or {})
         self.class_ranks = {k: v[1] for k, v in plans.items() if v[0] == "symbolic"}   # input_shape=
         self.class_shapes = {k: v[1] for k, v in plans.items() if v[0] == "shape"}     # specialised
+        self.class_channels = {k: v[1:] for k, v in plans.items() if v[0] == "channels"}   # keras_channel_params
+        self.call_bindings: dict[str, list] = {}     # class -> [(input shapes, bound constructor arguments)]
         self.keep_keras = dict(keep_keras or {})       # class -> the untranslatable class that uses it
         self.failed_classes: set[str] = set()
+        self.class_errors: dict[str, TranslationError] = {}   # class -> why it failed (this pass)
+        self.previous_errors: dict[str, TranslationError] = {}   # of the pass that decided keep_keras
         self.shaped_classes: set[str] = set(self.class_ranks)
         self.layer_param_calls: dict[str, set] = {}   # class -> __init__ params it calls as layers
         self.call_sites: dict[str, list] = {}          # class -> input shapes it is called with
@@ -104,11 +109,17 @@ class KerasToTorch:
     def drop_inlined_helpers(self, body: list) -> list:
         """Helpers inlined into a translated model are removed when nothing else refers to them."""
         original = {s.name.value for s in self.module.body if isinstance(s, cst.ClassDef)}
+        names: dict[int, set] = {}       # id -> the names a statement of `body` uses (each walked once)
+
+        def names_of(stmt) -> set:
+            if id(stmt) not in names:
+                names[id(stmt)] = _names(stmt)
+            return names[id(stmt)]
         while True:          # (and a class translated from such a helper, that only it used)
             removable = [s for s in body if (isinstance(s, cst.FunctionDef) and s.name.value in self.inlined
                                              or isinstance(s, cst.ClassDef) and self.inlined
                                              and s.name.value not in original)
-                         and not any(s.name.value in _names(o) for o in body if o is not s)]
+                         and not any(s.name.value in names_of(o) for o in body if o is not s)]
             if not removable:
                 return body
             body = [s for s in body if s not in removable]
@@ -238,25 +249,43 @@ class KerasToTorch:
             metas.append(input_meta(name, shape, spec.dtype if spec else "float32", layouts))
         return metas
 
-    def translate_forward(self, site: ModelSite, scope: dict, func=None):
+    def translate_forward(self, site: ModelSite, scope: dict, func=None, skip: bool = True):
+        """The forward's passes until its input layouts settle (torch_passes: with `skip`, a pass that
+        will be repeated stops as soon as that is known; if a later pass fails, all run in full)."""
         layouts: dict = {}
+        skipped = False
         while True:
-            ft = ForwardTranslator(self.rules, self.table, self.imports, scope, self.options.layout)
-            ft.functions = {k: v for k, v in self.helpers.items() if func is None or k != func.name.value}
-            ft.defaults = param_defaults(func, self.scope)
-            ft.custom_classes = set(self.keras_classes)
-            ft.custom_outputs = self.custom_outputs
-            ft.shaped_classes = self.shaped_classes
-            ft.layer_param_calls, ft.class_defs = self.layer_param_calls, self.keras_classes   # torch_layer_args
-            metas = self.input_metas(site, layouts)
-            names = [spec.name for spec in site.inputs] or ["x"]
-            ft.env.update(zip(names, metas))
-            statements = self.forward_statements(site, ft)
-            ft.forward_body = ft.drop_unused_constants([s for s in ft.block(statements) if s is not None])
+            try:
+                ft, metas = self.forward_pass(site, scope, func, layouts, skip)
+            except RepeatedPass as repeat:
+                layouts, skipped = repeat.layouts, True
+                continue
+            except Exception:
+                if not skipped:
+                    raise
+                return self.translate_forward(site, scope, func, skip=False)
             layouts = next_layouts(ft, layouts, self.options.layout)
             if layouts is None:
                 break
         self.inlined |= ft.inlined
+        return ft, metas
+
+    def forward_pass(self, site: ModelSite, scope: dict, func, layouts: dict, skip: bool):
+        ft = ForwardTranslator(self.rules, self.table, self.imports, scope, self.options.layout)
+        ft.functions = {k: v for k, v in self.helpers.items() if func is None or k != func.name.value}
+        ft.defaults = param_defaults(func, self.scope)
+        ft.custom_classes = set(self.keras_classes)
+        ft.custom_outputs = self.custom_outputs
+        ft.shaped_classes = self.shaped_classes
+        ft.call_bindings, ft.class_channels = self.call_bindings, self.class_channels
+        ft.layer_param_calls, ft.class_defs = self.layer_param_calls, self.keras_classes   # torch_layer_args
+        metas = self.input_metas(site, layouts)
+        names = [spec.name for spec in site.inputs] or ["x"]
+        ft.env.update(zip(names, metas))
+        if skip:
+            ft.on_first_conversion = stop_when_repeated(layouts, self.options.layout, len(set(names)))
+        statements = self.forward_statements(site, ft)
+        ft.forward_body = ft.drop_unused_constants([s for s in ft.block(statements) if s is not None])
         return ft, metas
 
     def forward_statements(self, site: ModelSite, ft: ForwardTranslator) -> list:
@@ -297,6 +326,10 @@ class KerasToTorch:
                                    "which could not be translated", line_of(cls))
             self.fail(err, line_of(cls))
             return [flag(cls, err.code, err.message)]
+        if related is not None and cls.name.value in self.previous_errors:   # the cause, not its echo
+            err = self.previous_errors[cls.name.value]
+            self.fail(err, line_of(cls))
+            return [flag(cls, err.code, err.message)]
         translator = SubclassTranslator(self, cls)
         rank = self.class_ranks.get(cls.name.value)
         shape = self.class_shapes.get(cls.name.value)
@@ -304,11 +337,15 @@ class KerasToTorch:
             with internal_errors(line_of(cls)):
                 if shape is not None:
                     done = translator.translate(input_metas=[TensorMeta(shape)], layout="native")
+                elif cls.name.value in self.class_channels:
+                    rank, param = self.class_channels[cls.name.value]
+                    done = translator.translate(symbolic_rank=rank, layout="native", channel_param=param)
                 else:
                     done = translator.translate(symbolic_rank=rank, layout="native" if rank else None)
         except TranslationError as err:
             self.fail(err, line_of(cls))
             self.failed_classes.add(cls.name.value)
+            self.class_errors[cls.name.value] = err
             return [flag(cls, err.code, err.message)]
         new_cls, ft, info = done.cls, done.ft, done.info
         self.class_infos[cls.name.value] = info
@@ -367,7 +404,8 @@ class KerasToTorch:
                 init = next((s for s in done.cls.body.body if isinstance(s, cst.FunctionDef)
                              and s.name.value == "__init__"), None)
                 if init is not None and "input_shape" in {p.name.value for p in init.params.kwonly_params}:
-                    out[name] = ("symbolic", rank)
+                    from .frontends.keras_channel_params import plan
+                    out[name] = plan(self, name, rank) or ("symbolic", rank)
                 continue
             if len(set(shapes)) == 1:       # specialised to the one shape it is called with
                 out[name] = ("shape", shapes[0])
@@ -376,6 +414,8 @@ class KerasToTorch:
     def classes_to_keep(self) -> dict:
         """After a pass: the classes that must stay Keras because a class they use, or that uses them,
         could not be translated (the file must stay consistent). class -> the reason's class."""
+        if not self.failed_classes:
+            return {}
         refs = {name: used_names(cls) & set(self.keras_classes) - {name} for name, cls in self.keras_classes.items()}
         keep = {name: name for name in self.failed_classes}
         todo = list(self.failed_classes)
@@ -394,6 +434,11 @@ class KerasToTorch:
             out = []
             for entry in entries:
                 out.append(entry)
+                if entry.rule_id == "list_sequence" and depth < 20:    # its classes' entries, for porting
+                    entry.extra["classes"] = {name: [m.to_dict() for m in expand(self.class_infos[name].layers,
+                                                                                  depth + 1)]
+                                              for name in entry.extra.get("custom_classes", ())
+                                              if name in self.class_infos}
                 child = self.class_infos.get(entry.extra.get("class")) if entry.rule_id == "custom" else None
                 if child is not None and depth < 20:
                     for c in expand(child.layers, depth + 1):

@@ -13,6 +13,7 @@ from contextvars import ContextVar
 import libcst as cst
 from libcst._nodes.internal import CodegenState
 
+from . import codegen_fast
 from .cst_walk import NO_POSITION
 
 _NEWLINE = re.compile(r"\r\n?|\n")
@@ -59,13 +60,13 @@ class _LineState(CodegenState):
     libcst.metadata.PositionProvider does: the syntactic start where the node records one, else the
     line where its code (leading whitespace included) begins."""
 
-    __slots__ = ("line", "table", "stack")
+    __slots__ = ("line", "table", "starts")
 
     def __init__(self, module: cst.Module):
         super().__init__(default_indent=module.default_indent, default_newline=module.default_newline)
         self.line = 1
         self.table: dict[int, int] = {}
-        self.stack: list[int] = []
+        self.starts = self.table              # codegen_fast records the positions of the nodes it writes
 
     def add_indent_tokens(self) -> None:       # indentation holds no newline
         pass
@@ -75,12 +76,8 @@ class _LineState(CodegenState):
         if "\n" in value or "\r" in value:
             self.line += len(_NEWLINE.findall(value))
 
-    def before_codegen(self, node) -> None:
-        self.stack.append(self.line)
-
-    def after_codegen(self, node) -> None:
-        start = self.stack.pop()
-        self.table.setdefault(id(node), start)
+    def before_codegen(self, node) -> None:     # a syntactic start recorded later replaces it
+        self.table.setdefault(id(node), self.line)
 
     def record_syntactic_position(self, node, *, start_node=None, end_node=None):
         if start_node is not None:            # known once start_node's code is generated
@@ -106,5 +103,5 @@ class _FromNode:
 def module_lines(module: cst.Module) -> dict[int, int]:
     """id(node) -> start line, for every node of the module."""
     state = _LineState(module)
-    module._codegen(state)
+    codegen_fast.emit(module, state)
     return state.table

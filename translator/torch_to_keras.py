@@ -22,12 +22,16 @@ import libcst as cst
 from .backends.keras_code import KerasRefs, Meta, Notes, call, code, tensor, to_torch_perm
 from .backends.keras_forward import (Context, Entry, ForwardTranslator, SequentialBuilder, conform_sequential,
                                      first_leaf, leaf, needed_layout, rank_hint)
+from .backends.keras_block_memo import BlockMemo
 from .backends.keras_forward_base import transpose
 from .backends.keras_layers import Applied, discover_keras_hatches
+from .cst_visit import CodeOf, nodes_of, same_code, visit
+from .cst_walk import module_code, node_code, transform
 from .findings import Finding, TranslationError, flag, internal_errors
 from .frontends.scopes import module_scope
 from .frontends.torch_models import (ModSpec, SpecBuilder, TorchIndex, is_module_ctor, methods, module_classes,
                                      module_helpers, uses_torch)
+from . import snippets
 from .imports_fix import _after_header, _used_names
 from .ir import ModuleResult, InterfaceTensor, LayerMapping, ModelInfo
 from .names import ImportTable, canonical_torch, dotted
@@ -176,13 +180,13 @@ class ClassTranslation:
                 self.record_leaf(attr, spec, leaf(ctx, spec, meta, sequential=False))
             elif spec.kind == "sequential":
                 seq, _, entries = SequentialBuilder(ctx).build(spec, meta, f"{attr}.", f"{self.keras_attr(attr)}.")
-                self.record(attr, ("sequential", code(seq)), seq, entries)
+                self.record(attr, ("sequential", CodeOf(seq)), seq, entries)
             elif spec.kind == "instance":
                 ctor, _, entries, _ = self.driver.instance(spec, None, attr, self.keras_attr(attr), ctx)
                 self.record(attr, ("instance", spec.torch_path), ctor, entries)
             elif spec.kind == "helper":
                 expr, _ = self.driver.helper_call(spec, meta, ctx)
-                self.record(attr, ("helper", code(expr)), expr, [])
+                self.record(attr, ("helper", CodeOf(expr)), expr, [])
             elif spec.kind in ("dynseq", "mlist", "mdict"):
                 from .backends.keras_forward_lists import apply_unused_sites
                 apply_unused_sites(ctx, spec)
@@ -218,6 +222,8 @@ class ClassTranslation:
                     return out
                 small = stmt.body[0].with_changes(targets=[cst.AssignTarget(target)], value=value)
                 return [stmt.with_changes(body=[small])]
+            if id(stmt) in getattr(self, "absorbed_stmts", ()):    # a local module another one copies
+                return []                                           # (backends/keras_hatches_transformer.py)
             from .backends.keras_tied import init_statement
             return init_statement(self, stmt)        # drops `self.decoder.weight = self.encoder.weight`
 
@@ -269,7 +275,7 @@ class ClassTranslation:
             body=body, footer=list(self.cls.body.footer) + getattr(self, "class_footer", [])))
         renames = {a: keras_attr(a) for a in self.modules if keras_attr(a) != a}
         if renames:
-            new = new.visit(_RenameSelfAttrs(renames))
+            new = transform(new, {cst.Attribute: _RenameSelfAttrs(renames).leave_Attribute})
         left = uses_torch(new.with_changes(body=new.body.with_changes(
             body=[s for s in new.body.body if not (isinstance(s, cst.FunctionDef) and s.name.value in flagged)])),
             self.driver.table)
@@ -319,7 +325,7 @@ def assumed_input(spec: ModSpec) -> Meta:
     return tensor(None)
 
 
-class _RenameSelfAttrs(cst.CSTTransformer):
+class _RenameSelfAttrs:
     def __init__(self, renames):
         self.renames = renames
 
@@ -330,14 +336,8 @@ class _RenameSelfAttrs(cst.CSTTransformer):
 
 
 def _self_attrs(cls) -> set[str]:
-    found = set()
-
-    class V(cst.CSTVisitor):
-        def visit_Attribute(self, n):
-            if isinstance(n.value, cst.Name) and n.value.value == "self":
-                found.add(n.attr.value)
-    cls.visit(V())
-    return found
+    return {n.attr.value for n in nodes_of(cls, cst.Attribute)
+            if isinstance(n.value, cst.Name) and n.value.value == "self"}
 
 
 def _blocks(stmt):
@@ -376,11 +376,8 @@ def _map_blocks(stmt, fn):
 
 def _name_counts(func) -> dict[str, int]:
     counts: dict[str, int] = {}
-
-    class V(cst.CSTVisitor):
-        def visit_Name(self, n):
-            counts[n.value] = counts.get(n.value, 0) + 1
-    func.body.visit(V())
+    for n in nodes_of(func.body, cst.Name):
+        counts[n.value] = counts.get(n.value, 0) + 1
     return counts
 
 
@@ -389,15 +386,14 @@ def _name_lines(func):
     reads: dict[str, list[int]] = {}
     assigned: dict[str, list[int]] = {}
 
-    class V(cst.CSTVisitor):
-        def visit_Name(self, n):
-            reads.setdefault(n.value, []).append(line_of(n))
+    def name(n):
+        reads.setdefault(n.value, []).append(line_of(n))
 
-        def visit_Assign(self, n):
-            for t in n.targets:
-                if isinstance(t.target, cst.Name):
-                    assigned.setdefault(t.target.value, []).append(line_of(n))
-    func.body.visit(V())
+    def assign(n):
+        for t in n.targets:
+            if isinstance(t.target, cst.Name):
+                assigned.setdefault(t.target.value, []).append(line_of(n))
+    visit(func.body, {cst.Name: name, cst.Assign: assign})
     return reads, assigned
 
 
@@ -405,15 +401,10 @@ def _instantiated(classes: dict, helpers: dict, table) -> set[str]:
     """Classes of the file built inside another class or a helper (nested blocks)."""
     used = set()
     for name, cls in list(classes.items()) + list(helpers.items()):
-        class V(cst.CSTVisitor):
-            def visit_Name(self, n):        # built here, or passed as a class (`block=BasicBlock`)
-                if n.value in classes and n.value != name:
-                    used.add(n.value)
-
-            def visit_ClassDef(self, n):
-                return n is cls
-
-        (cls.body if isinstance(cls, cst.ClassDef) else cls).visit(V())
+        body = cls.body if isinstance(cls, cst.ClassDef) else cls
+        for n in nodes_of(body, cst.Name, skip=(cst.ClassDef,)):   # built here, or passed as a class
+            if n.value in classes and n.value != name:              # (`block=BasicBlock`)
+                used.add(n.value)
     return used
 
 
@@ -426,20 +417,23 @@ class TorchToKeras:
         self.table = ImportTable.from_module(module)
         self.scope = module_scope(module)
         discover_keras_hatches()
-        self.index = TorchIndex.build(rules)
+        self.index = TorchIndex.of(rules)
         self.classes = module_classes(module, self.table)
         self.helpers = module_helpers(module, self.table)
         self.specs = SpecBuilder(rules, self.index, self.table, self.classes, self.helpers)
         self.specs.driver = self
-        taken = _used_names(module) | {s.name.value for s in module.body if isinstance(s, (cst.ClassDef, cst.FunctionDef))}
+        self.names_cache: dict[int, tuple] = {}
+        taken = module_names(module, self.names_cache) | {
+            s.name.value for s in module.body if isinstance(s, (cst.ClassDef, cst.FunctionDef))}
         self.refs = KerasRefs(taken)
         self.result = ModuleResult(module)
         self.nested = _instantiated(self.classes, self.helpers, self.table)
         self.class_results: dict[str, tuple] = {}     # name -> (metas key, new class, outs, entries, sites)
         self.failed: dict[str, TranslationError] = {}
-        self.helper_results: dict[str, tuple] = {}    # name -> (key, expression)
-        self.site_exprs: dict[int, tuple] = {}        # id(module built at run time) -> (code, Keras expression)
+        self.helper_results: dict[str, tuple] = {}    # name -> (CodeOf(expression), expression)
+        self.site_exprs: dict[int, tuple] = {}        # id(module built at run time) -> (CodeOf(expr), Keras expr)
         self._active: list[str] = []
+        self._block_memo = BlockMemo(self)            # blocks translated once per input (backends/keras_block_memo.py)
 
     def snapshot(self):
         r = self.result
@@ -484,6 +478,8 @@ class TorchToKeras:
             else:
                 body.append(stmt)
         body = TorchTraining(self).run(body)       # training loops, save/load -> Keras (translator/training)
+        from .backends.keras_support import insert_support
+        body = insert_support(body, self.refs)     # helper classes the translation uses (LSTMProjCell)
         self.result.module = self.module.with_changes(body=body)
         return self.result
 
@@ -557,8 +553,7 @@ class TorchToKeras:
         self._active.append(name)
         sub = Context(self, self.refs, Notes())
         try:
-            tr = ClassTranslation(self, cls, root=False)
-            new_cls, wanted, outs, sites = tr.translate(metas, sub, "native")
+            tr, (new_cls, wanted, outs, sites) = self._block_memo.translate(name, cls, metas, sub)
         except TranslationError as err:
             if name not in self.failed:
                 self.failed[name] = err
@@ -572,7 +567,7 @@ class TorchToKeras:
             self.result.sites += sites
             for note in sub.notes.items:
                 self.finding(note.code, note.message, note.line)
-        elif code(previous[1]) != code(new_cls):
+        elif not same_code(previous[1], new_cls):
             raise TranslationError("FWT202", f"{name} is used with inputs that need different Keras code "
                                              "(different layouts or ranks)", spec.line)
         entries = [Entry(f"{torch_path}.{e.torch_path}", f"{keras_path}.{e.keras_path}", e.rule_id, e.keras_class,
@@ -635,8 +630,8 @@ class TorchToKeras:
                                                      [cst.List([cst.Element(e) for e in exprs])])
         previous = self.helper_results.get(spec.helper)
         if previous is None:
-            self.helper_results[spec.helper] = (code(expr), expr)
-        elif previous[0] != code(expr):
+            self.helper_results[spec.helper] = (CodeOf(expr), expr)
+        elif previous[0] != CodeOf(expr):
             raise TranslationError("FWT202", f"{spec.helper}() is used where it would need different Keras code",
                                    spec.line)
         left = uses_torch(spec.node, self.table)
@@ -745,9 +740,21 @@ def _is_torch_import(path: str) -> bool:
     return path == "torch" or path.startswith("torch.")
 
 
-def fix_torch_imports(module: cst.Module, needed: list[str]) -> cst.Module:
+def module_names(module: cst.Module, cache: dict) -> set[str]:
+    """_used_names(module), the union of its statements' (a module's other fields hold no code): a
+    statement kept as it was (the same object) reuses its set from `cache` (id -> (statement, names))."""
+    out: set[str] = set()
+    for stmt in module.body:
+        got = cache.get(id(stmt))
+        if got is None or got[0] is not stmt:
+            got = cache[id(stmt)] = (stmt, _used_names(stmt))
+        out |= got[1]
+    return out
+
+
+def fix_torch_imports(module: cst.Module, needed: list[str], names_cache: dict | None = None) -> cst.Module:
     """Drop torch imports no longer used; add the Keras imports at the place of the first torch import."""
-    used = _used_names(module)
+    used = module_names(module, {} if names_cache is None else names_cache)
     body, insert_at, orphan = [], None, []
     for stmt in module.body:
         if orphan:
@@ -768,8 +775,8 @@ def fix_torch_imports(module: cst.Module, needed: list[str]) -> cst.Module:
                 orphan = [line for line in stmt.leading_lines if line.comment]
             continue
         body.append(stmt)
-    present = {cst.Module([]).code_for_node(s).strip() for s in body if isinstance(s, cst.SimpleStatementLine)}
-    new = [cst.parse_statement(text + "\n") for text in needed if text not in present]
+    present = {node_code(s).strip() for s in body if isinstance(s, cst.SimpleStatementLine)}
+    new = [snippets.statement(text + "\n") for text in needed if text not in present]
     if insert_at is None:
         insert_at = _after_header(body)
     return module.with_changes(body=body[:insert_at] + new + body[insert_at:])
@@ -810,8 +817,8 @@ def translate_module(module: cst.Module, rules: RuleSet, layout: str, shapes, fi
     out = translator.run()
     new_module = out.module
     if out.sites or out.models:          # a model without layers (`return -x`) still needs `import keras`
-        new_module = fix_torch_imports(new_module, translator.refs.statements())
+        new_module = fix_torch_imports(new_module, translator.refs.statements(), translator.names_cache)
     findings = sorted(out.findings, key=lambda f: (f.line, f.code))
     if not out.sites and not out.failed_sites and not out.models:
         findings.append(Finding("FWT904", "no PyTorch model definition found", 1, 0, filename))
-    return result_cls(new_module.code, findings, out.models, filename, out.sites, out.failed_sites)
+    return result_cls(module_code(new_module), findings, out.models, filename, out.sites, out.failed_sites)

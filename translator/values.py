@@ -21,20 +21,21 @@ def evaluate(node: cst.BaseExpression | None, scope: dict) -> object:
     """
     if node is None:
         return None
-    if isinstance(node, cst.Integer):
+    kind = type(node)        # (libcst's concrete node classes have no subclasses: `is` is isinstance)
+    if kind is cst.Integer:
         return int(node.value.replace("_", ""), 0)
-    if isinstance(node, cst.Float):
+    if kind is cst.Float:
         return float(node.value.replace("_", ""))
-    if isinstance(node, cst.SimpleString):
+    if kind is cst.SimpleString:
         return node.evaluated_value
-    if isinstance(node, cst.ConcatenatedString):
+    if kind is cst.ConcatenatedString:
         value = node.evaluated_value
         return UNKNOWN if value is None else value
-    if isinstance(node, cst.Name):
+    if kind is cst.Name:
         if node.value in ("True", "False", "None"):
             return {"True": True, "False": False, "None": None}[node.value]
         return scope.get(node.value, UNKNOWN)
-    if isinstance(node, (cst.Tuple, cst.List)):
+    if (kind is cst.Tuple or kind is cst.List):
         items = []
         for el in node.elements:
             if isinstance(el, cst.StarredElement):
@@ -43,17 +44,17 @@ def evaluate(node: cst.BaseExpression | None, scope: dict) -> object:
             if v is UNKNOWN:
                 return UNKNOWN
             items.append(v)
-        return tuple(items) if isinstance(node, cst.Tuple) else list(items)
-    if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == "self":
+        return tuple(items) if kind is cst.Tuple else list(items)
+    if kind is cst.Attribute and isinstance(node.value, cst.Name) and node.value.value == "self":
         return scope.get(f"self.{node.attr.value}", UNKNOWN)    # self.units = units in __init__
-    if isinstance(node, cst.Attribute) and node.attr.value == "shape":   # x.shape of a known tensor
+    if kind is cst.Attribute and node.attr.value == "shape":   # x.shape of a known tensor
         holder = evaluate(node.value, scope)
         return holder.shape if isinstance(holder, ShapeOf) else UNKNOWN
-    if isinstance(node, cst.Call) and len(node.args) == 1 and isinstance(node.func, (cst.Name, cst.Attribute)) \
+    if kind is cst.Call and len(node.args) == 1 and isinstance(node.func, (cst.Name, cst.Attribute)) \
             and (node.func.value if isinstance(node.func, cst.Name) else node.func.attr.value) == "int_shape":
         holder = evaluate(node.args[0].value, scope)          # K.int_shape(x)
         return holder.shape if isinstance(holder, ShapeOf) else UNKNOWN
-    if isinstance(node, cst.Subscript) and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index):
+    if kind is cst.Subscript and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index):
         container, index = evaluate(node.value, scope), evaluate(node.slice[0].slice.value, scope)
         if isinstance(container, (tuple, list, dict)) and isinstance(index, (int, str)) and not isinstance(index, Sym):
             try:
@@ -62,7 +63,7 @@ def evaluate(node: cst.BaseExpression | None, scope: dict) -> object:
                 return UNKNOWN
             return UNKNOWN if item is None and isinstance(container, tuple) else item
         return UNKNOWN
-    if isinstance(node, cst.Dict):
+    if kind is cst.Dict:
         out = {}
         for el in node.elements:
             if not isinstance(el, cst.DictElement):
@@ -72,22 +73,22 @@ def evaluate(node: cst.BaseExpression | None, scope: dict) -> object:
                 return UNKNOWN
             out[k] = v
         return out
-    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+    if kind is cst.UnaryOperation and isinstance(node.operator, cst.Minus):
         v = evaluate(node.expression, scope)
         if isinstance(v, Sym):
             return Sym(f"-{v}")
         return -v if isinstance(v, (int, float)) and not isinstance(v, bool) else UNKNOWN
-    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
+    if kind is cst.UnaryOperation and isinstance(node.operator, cst.Not):
         v = evaluate(node.expression, scope)
         return UNKNOWN if v is UNKNOWN or isinstance(v, Sym) else (not v)
-    if isinstance(node, cst.BooleanOperation):
+    if kind is cst.BooleanOperation:
         a, b = evaluate(node.left, scope), evaluate(node.right, scope)
         if any(v is UNKNOWN or isinstance(v, Sym) for v in (a, b)):
             return UNKNOWN
         return (a and b) if isinstance(node.operator, cst.And) else (a or b)
-    if isinstance(node, cst.Comparison):
+    if kind is cst.Comparison:
         return _compare(node, scope)
-    if isinstance(node, cst.BinaryOperation):
+    if kind is cst.BinaryOperation:
         a, b = evaluate(node.left, scope), evaluate(node.right, scope)
         if UNKNOWN in (a, b) or a is None or b is None:
             return UNKNOWN

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ..cst_visit import Found, first, nodes_of
+from ..cst_walk import transform
 from ..findings import TranslationError, comment_lines, flag
 from ..frontends.torch_models import resolve, uses_torch
 from ..positions import line_of
@@ -43,27 +45,27 @@ TORCH_MODULE_API = {"parameters", "named_parameters", "modules", "named_modules"
 
 def torch_module_api_call(node):
     """The first `self.parameters()`-like call in `node` (an nn.Module method Keras lacks), or None."""
-    found = []
-
-    class V(cst.CSTVisitor):
-        def visit_Call(self, n):
-            f = n.func
-            if not found and isinstance(f, cst.Attribute) and isinstance(f.value, cst.Name) \
-                    and f.value.value == "self" and f.attr.value in TORCH_MODULE_API:
-                found.append(n)
-    node.visit(V())
-    return found[0] if found else None
+    def call_(n):
+        f = n.func
+        if isinstance(f, cst.Attribute) and isinstance(f.value, cst.Name) \
+                and f.value.value == "self" and f.attr.value in TORCH_MODULE_API:
+            raise Found(n)
+    return first(node, {cst.Call: call_})
 
 
-class SiteRewriter(cst.CSTTransformer):
+class SiteRewriter:
     """Modules built at run time -> their Keras expressions; torch containers -> Keras containers;
-    weight-initialisation statements removed with a comment."""
+    weight-initialisation statements removed with a comment. `rewrite(node)`: what node.visit() of a
+    CSTTransformer with these leave_ methods gives (cst_walk.transform)."""
 
     def __init__(self, driver, ctx, containers: dict, dropped: dict):
         self.ctx = ctx
         self.driver = driver
         self.containers = containers
         self.dropped = dropped
+
+    def rewrite(self, node):
+        return transform(node, {cst.Call: self.leave_Call, cst.IndentedBlock: self.leave_IndentedBlock})
 
     def leave_Call(self, original, updated):
         got = self.driver.site_exprs.get(id(original))
@@ -110,7 +112,7 @@ def emit_methods(tr, ctx, new_init, new_call):
     carry = []
     for stmt in tr.cls.body.body:
         if stmt is tr.init:
-            new = new_init.visit(rewriter)
+            new = rewriter.rewrite(new_init)
             left = torch_module_api_call(new)
             if left is not None:
                 raise TranslationError("FWT102", f"{code(left.func)}() in __init__ has no Keras equivalent",
@@ -126,7 +128,7 @@ def emit_methods(tr, ctx, new_init, new_call):
         elif isinstance(stmt, cst.FunctionDef) and stmt.name.value in tr.method_results:
             new = tr.method_results[stmt.name.value][1]
         elif isinstance(stmt, cst.FunctionDef):
-            new = stmt.visit(rewriter)
+            new = rewriter.rewrite(stmt)
             if uses_torch(new, tr.driver.table) is not None or _tensor_method_calls(new) or \
                     "self.forward(" in code(new) or torch_module_api_call(new) is not None:
                 try:
@@ -147,21 +149,17 @@ def emit_methods(tr, ctx, new_init, new_call):
 
 
 def _tensor_method_calls(func) -> bool:
-    found = []
-
-    class V(cst.CSTVisitor):
-        def visit_Call(self, n):
-            f = n.func
-            if isinstance(f, cst.Attribute) and f.attr.value in TENSOR_METHODS and not (
-                    isinstance(f.value, cst.Name) and f.value.value == "self"):
-                found.append(n)
-    func.visit(V())
-    return bool(found)
+    def call_(n):
+        f = n.func
+        if isinstance(f, cst.Attribute) and f.attr.value in TENSOR_METHODS and not (
+                isinstance(f.value, cst.Name) and f.value.value == "self"):
+            raise Found(n)
+    return first(func, {cst.Call: call_}) is not None
 
 
 def translate_other(tr, ctx, func: cst.FunctionDef) -> cst.FunctionDef:
     """A method not called from forward: its body translated with the parameters as plain values."""
-    func = func.visit(_Factories(tr.driver.table, ctx.refs))
+    func = transform(func, {cst.Call: _Factories(tr.driver.table, ctx.refs).leave_Call})
     left = torch_module_api_call(func)
     if left is not None:
         raise TranslationError("FWT102", f"{code(left.func)}() has no Keras equivalent", line_of(left))
@@ -184,16 +182,10 @@ def translate_other(tr, ctx, func: cst.FunctionDef) -> cst.FunctionDef:
 
 
 def _calls(node):
-    out = []
-
-    class V(cst.CSTVisitor):
-        def visit_Call(self, n):
-            out.append(n)
-    node.visit(V())
-    return out
+    return nodes_of(node, cst.Call)
 
 
-class _Factories(cst.CSTTransformer):
+class _Factories:
     """torch.zeros(a, b) / torch.ones((a, b)) with plain sizes -> keras.ops.zeros((a, b))."""
 
     def __init__(self, table, refs):
@@ -276,4 +268,4 @@ def unused_arg_sites(tr, ctx) -> None:
 
 def rewrite_helper(driver, ctx, func: cst.FunctionDef) -> cst.FunctionDef:
     """A module-level helper that builds a list of modules: its sites and containers in Keras."""
-    return func.visit(SiteRewriter(driver, ctx, getattr(driver, "helper_containers", {}), {}))
+    return SiteRewriter(driver, ctx, getattr(driver, "helper_containers", {}), {}).rewrite(func)

@@ -11,11 +11,13 @@ A 2-D tensor flattened from a `cf` tensor in Keras order carries `flat = (C, S)`
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from keyword import iskeyword
 from typing import Any
 
 import libcst as cst
 
+from ..cst_walk import node_code
 from ..ir import Sym
 from ..values import to_node
 
@@ -54,7 +56,7 @@ class Meta:
         return tuple(self.shape[2:])
 
     def with_(self, **kw) -> "Meta":
-        return replace(self, **kw)
+        return Meta(**{**self.__dict__, **kw})     # dataclasses.replace, without its per-field checks
 
 
 OTHER = Meta(kind="other")
@@ -96,19 +98,30 @@ class KerasRefs:
         self.needed.add("import keras")
         if self.short_layers:
             self.needed.add("from keras import layers")
-            return cst.parse_expression(f"layers.{name}")
-        return cst.parse_expression(f"keras.layers.{name}")
+            return dotted_expr(f"layers.{name}")
+        return dotted_expr(f"keras.layers.{name}")
 
     def keras(self, dotted: str) -> cst.BaseExpression:
         """`keras.Model`, `keras.ops.relu`, `keras.Sequential`."""
         self.needed.add("import keras")
-        return cst.parse_expression(f"keras.{dotted}")
+        return dotted_expr(f"keras.{dotted}")
 
     def ops(self, name: str) -> cst.BaseExpression:
         return self.keras(f"ops.{name}")
 
     def statements(self) -> list[str]:
         return [s for s in ("import keras", "from keras import layers") if s in self.needed]
+
+
+def dotted_expr(path: str) -> cst.BaseExpression:
+    """cst.parse_expression(path) for a dotted name `a.b.c`, built without the parser (the same code)."""
+    parts = path.split(".")
+    if not all(p.isidentifier() and not iskeyword(p) for p in parts):
+        return cst.parse_expression(path)
+    node = cst.Name(parts[0])
+    for p in parts[1:]:
+        node = cst.Attribute(node, cst.Name(p))
+    return node
 
 
 def call(func: cst.BaseExpression, args=(), kwargs=()) -> cst.Call:
@@ -128,7 +141,7 @@ def node_of(value) -> cst.BaseExpression:
 
 
 def code(node: cst.CSTNode) -> str:
-    return cst.Module([]).code_for_node(node)
+    return node_code(node)
 
 
 # ---- layout ---------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from ..cst_visit import CodeOf, Found, first
 from ..findings import TranslationError
 from ..positions import line_of
 from ..frontends.torch_models import ModSpec, is_torch, resolve
@@ -519,18 +520,13 @@ class ForwardTranslator(TorchCalls):
         raise TranslationError("FWT103", f"expression not translated in forward: {code(node)[:60]}", line_of(node))
 
     def no_tensors(self, node):
-        class V(cst.CSTVisitor):
-            def __init__(v):
-                v.bad = None
-
-            def visit_Name(v, n):
-                m = self.env.get(n.value)
-                if m is not None and m.is_tensor and v.bad is None:
-                    v.bad = n
-        v = V()
-        node.visit(v)
-        if v.bad is not None:
-            raise TranslationError("FWT103", f"tensor '{v.bad.value}' used in a condition", line_of(node))
+        def name(n):
+            m = self.env.get(n.value)
+            if m is not None and m.is_tensor:
+                raise Found(n)
+        bad = first(node, {cst.Name: name})
+        if bad is not None:
+            raise TranslationError("FWT103", f"tensor '{bad.value}' used in a condition", line_of(node))
         if any(is_torch(resolve(n, self.ctx.owner.table)) for n in _names_and_attrs(node)):
             raise TranslationError("FWT102", f"torch used in a condition: {code(node)[:60]}", line_of(node))
 
@@ -762,12 +758,12 @@ class ForwardTranslator(TorchCalls):
         if spec.kind == "sequential":
             x, meta = self.conform_sequential_input(x, meta, spec, line)
             seq, out, entries = SequentialBuilder(self.ctx).build(spec, meta, f"{attr}.", f"{self.cls.keras_attr(attr)}.")
-            self.cls.record(attr, ("sequential", code(seq)), seq, entries)
+            self.cls.record(attr, ("sequential", CodeOf(seq)), seq, entries)
             return cst.Call(ref, [cst.Arg(x)]), out
         if spec.kind == "helper":
             x, meta = self.conform_sequential_input(x, meta, spec, line)
             expr, out = self.ctx.owner.helper_call(spec, meta, self.ctx)
-            self.cls.record(attr, ("helper", code(expr)), expr, [])
+            self.cls.record(attr, ("helper", CodeOf(expr)), expr, [])
             return cst.Call(ref, [cst.Arg(x)]), out
         if spec.kind == "dynseq":             # nn.Sequential(*layers): keras_forward_lists.py
             from .keras_forward_lists import apply_program
@@ -792,7 +788,8 @@ class ForwardTranslator(TorchCalls):
                 expr = step.op(expr)
             else:
                 name = self.cls.keras_attr(attr) + (f"_{step.role}" if step.role else "")
-                expr = cst.Call(cst.Attribute(cst.Name("self"), cst.Name(name)), [cst.Arg(expr)])
+                ref = cst.Attribute(cst.Name("self"), cst.Name(name))
+                expr = step.use(ref, expr) if step.use else cst.Call(ref, [cst.Arg(expr)])
         return expr, applied.out
 
     def inplace_hazard(self, arg, line) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ..cst_visit import visit
 from ..findings import TranslationError
 from ..ir import UNKNOWN, Sym
 from ..names import dotted
@@ -120,14 +121,7 @@ def _const_arg(rest, name, position, default, line):
 
 def _names_and_attrs(node):
     out = []
-
-    class V(cst.CSTVisitor):
-        def visit_Attribute(v, n):
-            out.append(n)
-
-        def visit_Name(v, n):
-            out.append(n)
-    node.visit(V())
+    visit(node, {cst.Attribute: out.append, cst.Name: out.append})
     return out
 
 

@@ -12,12 +12,13 @@ reached with inputs that need different Keras code is reported (FWT202), never g
     nn.ModuleList([...])     -> [...]                        (kind "mlist": Keras tracks lists)
     nn.ModuleDict({...})     -> {...}                        (kind "mdict": Keras tracks dicts)
 
-The driver keeps the translations in `driver.site_exprs` (id(source node) -> (code, expression)).
+The driver keeps the translations in `driver.site_exprs` (id(source node) -> (CodeOf(expression), expression)).
 """
 from __future__ import annotations
 
 import libcst as cst
 
+from ..cst_visit import CodeOf
 from ..findings import TranslationError
 from ..positions import line_of
 from .keras_code import Meta, call, code, tensor
@@ -26,11 +27,11 @@ DYNAMIC_KINDS = ("dynseq", "mlist", "mdict")
 
 
 def record_site(owner, node, expr) -> None:
-    text = code(expr)
+    text = CodeOf(expr)
     old = owner.site_exprs.get(id(node))
     if old is not None and old[0] != text:
         raise TranslationError("FWT202", f"{code(node)[:60]}: this module is applied to inputs that need different "
-                                         f"Keras code ({old[0][:50]} vs {text[:50]})", line_of(node))
+                                         f"Keras code ({old[0].code[:50]} vs {text.code[:50]})", line_of(node))
     owner.site_exprs[id(node)] = (text, expr)
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ..cst_visit import nodes_of, visit
 from ..findings import TranslationError
 from ..ir import UNKNOWN
 from ..positions import line_of
@@ -126,37 +127,26 @@ def _scan_states(ft, attr: str) -> bool:
             return all(unused(el.value, counts) for el in t.elements)
         return isinstance(t, cst.Name) and (t.value == "_" or counts.get(t.value, 0) <= 1)
 
-    class V(cst.CSTVisitor):
-        def __init__(self, counts):
-            super().__init__()
-            self.counts = counts
-
-        def visit_Call(self, n):
-            if is_call(n):
-                calls.append(n)
-
-        def visit_Assign(self, n):
-            t = n.targets[0].target if len(n.targets) == 1 else None
-            if is_call(n.value) and isinstance(t, (cst.Tuple, cst.List)) and len(t.elements) == 2 \
-                    and unused(t.elements[1].value, self.counts):
-                ok.add(id(n.value))
-
-        def visit_Subscript(self, n):
-            if is_call(n.value) and _index_of(n) == 0:
-                ok.add(id(n.value))
-
-    class Names(cst.CSTVisitor):
-        def __init__(self):
-            super().__init__()
-            self.counts: dict = {}
-
-        def visit_Name(self, n):
-            self.counts[n.value] = self.counts.get(n.value, 0) + 1
     for stmt in ft.cls.cls.body.body:
         if isinstance(stmt, cst.FunctionDef):
-            names = Names()
-            stmt.body.visit(names)
-            stmt.body.visit(V(names.counts))
+            counts: dict = {}
+            for n in nodes_of(stmt.body, cst.Name):
+                counts[n.value] = counts.get(n.value, 0) + 1
+
+            def call_(n):
+                if is_call(n):
+                    calls.append(n)
+
+            def assign(n, counts=counts):
+                t = n.targets[0].target if len(n.targets) == 1 else None
+                if is_call(n.value) and isinstance(t, (cst.Tuple, cst.List)) and len(t.elements) == 2 \
+                        and unused(t.elements[1].value, counts):
+                    ok.add(id(n.value))
+
+            def subscript(n):
+                if is_call(n.value) and _index_of(n) == 0:
+                    ok.add(id(n.value))
+            visit(stmt.body, {cst.Call: call_, cst.Assign: assign, cst.Subscript: subscript})
     return any(id(c) not in ok for c in calls)
 
 
@@ -332,13 +322,7 @@ class RnnCall:
 
 
 def _names_in(node) -> list:
-    found = []
-
-    class V(cst.CSTVisitor):
-        def visit_Name(self, n):
-            found.append(n)
-    node.visit(V())
-    return found
+    return nodes_of(node, cst.Name)
 
 
 def fresh(ft, base: str) -> str:
@@ -628,23 +612,10 @@ def in_loop(ft, small) -> bool:
     if ids is None:
         ids = ft._rnn_loop_ids = set()
 
-        class V(cst.CSTVisitor):
-            depth = 0
-
-            def on_visit(self, n):
-                if isinstance(n, (cst.For, cst.While, cst.If, cst.With, cst.Try)):
-                    self.depth += 1
-                return super().on_visit(n)
-
-            def on_leave(self, n):
-                if isinstance(n, (cst.For, cst.While, cst.If, cst.With, cst.Try)):
-                    self.depth -= 1
-                super().on_leave(n)
-
-            def visit_Assign(self, n):
-                if self.depth:
-                    ids.add(id(n))
-        ft.cls.cls.visit(V())
+        def block(n):          # every assignment below a block statement
+            ids.update(id(a) for a in nodes_of(n, cst.Assign))
+            return False
+        visit(ft.cls.cls, {t: block for t in (cst.For, cst.While, cst.If, cst.With, cst.Try)})
     return id(small) in ids
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ..cst_visit import visit
 from ..findings import TranslationError
 from ..positions import line_of
 from .keras_code import OTHER, Meta, call, code, keras_axis, node_of, tensor
@@ -76,22 +77,21 @@ def _mutated(cls) -> set:
         return got
     names: set = set()
 
-    class V(cst.CSTVisitor):
-        def visit_Call(self, n):
-            f = n.func
-            if isinstance(f, cst.Attribute) and isinstance(f.value, cst.Name) and \
-                    f.attr.value in ("append", "insert", "pop", "extend"):
-                names.add(f.value.value)
+    def call_(n):
+        f = n.func
+        if isinstance(f, cst.Attribute) and isinstance(f.value, cst.Name) and \
+                f.attr.value in ("append", "insert", "pop", "extend"):
+            names.add(f.value.value)
 
-        def visit_AssignTarget(self, n):
-            if isinstance(n.target, cst.Subscript) and isinstance(n.target.value, cst.Name):
-                names.add(n.target.value.value)
+    def target(n):
+        if isinstance(n.target, cst.Subscript) and isinstance(n.target.value, cst.Name):
+            names.add(n.target.value.value)
 
-        def visit_AugAssign(self, n):
-            if isinstance(n.target, cst.Name):
-                names.add(n.target.value)
+    def aug(n):
+        if isinstance(n.target, cst.Name):
+            names.add(n.target.value)
     for fn in cls.methods.values():
-        fn.visit(V())
+        visit(fn, {cst.Call: call_, cst.AssignTarget: target, cst.AugAssign: aug})
     cls._tlist_mutated = names
     return names
 

@@ -14,8 +14,11 @@ infers the key and value sizes from its inputs).
 
 Masks: torch's boolean `key_padding_mask` (N, S) and `attn_mask` (L, S) mean "may NOT attend";
 Keras' `attention_mask` means "may attend": both are inverted and combined. A float (additive) mask
-has no Keras counterpart (FWT202); a mask is taken as boolean when the translation knows its dtype
-(a comparison, `.bool()`, `dtype=torch.bool`).
+has no Keras counterpart (FWT202), except one known to hold only 0 and -inf
+(nn.Transformer.generate_square_subsequent_mask, torch.full(-inf).triu(1): keras_ops_masks.py), which
+is the boolean mask `m < 0`; a mask is taken as boolean when the translation knows its dtype
+(a comparison, `.bool()`, `dtype=torch.bool`). nn.TransformerEncoder / nn.TransformerDecoder(Layer):
+keras_hatches_transformer.py.
 
 Results: torch returns (output, weights); the weights are averaged over the heads unless
 `average_attn_weights=False`. `out, _ = ...` or `...[0]` calls the Keras layer for the output only;
@@ -137,10 +140,14 @@ class _AttentionResult:
 
 
 def _mask(c: OpCall, node, what):
+    from .keras_ops_masks import NEG_INF_MASK, neg_inf_as_boolean
     n, m = c.same(*c.tensor(node, what))
+    if m.info == NEG_INF_MASK:        # nn.Transformer.generate_square_subsequent_mask: 0 / -inf
+        return neg_inf_as_boolean(n), m.with_(info=BOOL)
     if m.info != BOOL:
         c.fail("FWT202", f"{what} whose dtype is not known to be bool: a float (additive) mask has no "
-                         "keras.layers.MultiHeadAttention equivalent (use a boolean mask: `mask.bool()`)")
+                         "keras.layers.MultiHeadAttention equivalent (a mask of 0 and -inf: pass `mask.bool()` or "
+                         "nn.Transformer.generate_square_subsequent_mask(...), which translate)")
     return n, m
 
 
@@ -268,16 +275,19 @@ class _EncoderResult:
     def item(self, ft, index, line):
         self.fail()
 
-    def layer(self, role: str, arg) -> cst.Call:
+    def func(self, role: str = "") -> cst.BaseExpression:
+        """The Keras layer of `role` ("": the attention), `self.<attr>_<role>`."""
         name = self.ft.cls.keras_attr(self.attr) + (f"_{role}" if role else "")
-        return cst.Call(cst.Attribute(cst.Name("self"), cst.Name(name)), [cst.Arg(arg)])
+        return cst.Attribute(cst.Name("self"), cst.Name(name))
+
+    def layer(self, role: str, arg) -> cst.Call:
+        return cst.Call(self.func(role), [cst.Arg(arg)])
 
     def drop(self, node):
         return self.layer("dropout", node) if self.dropout else node
 
     def attention(self, q) -> cst.Call:
-        func = cst.Attribute(cst.Name("self"), cst.Name(self.ft.cls.keras_attr(self.attr)))
-        return call(func, [q, q], self.kwargs)
+        return call(self.func(), [q, q], self.kwargs)
 
     def feed_forward(self, h) -> cst.BaseExpression:
         inner = self.layer("linear1", h)
@@ -298,10 +308,11 @@ class _EncoderResult:
             src = y
         add = cst.Add()
         if self.norm_first:
-            normed = self.layer("norm1", src)
+            from .keras_forward_rnn import fresh
+            normed = cst.Name(fresh(ft, "normed"))        # the query, key and value: normalised once
+            out.append(cst.Assign([cst.AssignTarget(normed)], self.layer("norm1", src)))
             out.append(cst.Assign([cst.AssignTarget(y)], cst.BinaryOperation(
-                src, add, self.drop(call(cst.Attribute(cst.Name("self"), cst.Name(ft.cls.keras_attr(self.attr))),
-                                         [normed, normed], self.kwargs)))))
+                src, add, self.drop(self.attention(normed)))))
             out.append(cst.Assign([cst.AssignTarget(y)], cst.BinaryOperation(
                 y, add, self.feed_forward(self.layer("norm2", y)))))
         else:
@@ -329,23 +340,7 @@ def apply_transformer_encoder_layer(ft, attr: str, spec, node: cst.Call):
                       lambda n: resolve(n, ft.ctx.owner.table))
     if act is None:
         c.fail("FWT202", "activation must be 'relu', 'gelu', F.relu or F.gelu")
-    masks = []
-    if b.get("src_key_padding_mask") is not None and not _none(b["src_key_padding_mask"]):
-        pad, _ = _mask(c, b["src_key_padding_mask"], "src_key_padding_mask")
-        inv = call(ft.refs.ops("logical_not"), [pad])
-        masks.append(cst.Subscript(inv, [cst.SubscriptElement(cst.Slice(None, None)),
-                                         cst.SubscriptElement(cst.Index(cst.Name("None"))),
-                                         cst.SubscriptElement(cst.Slice(None, None))]))
-    if b.get("src_mask") is not None and not _none(b["src_mask"]):
-        am, amm = _mask(c, b["src_mask"], "src_mask")
-        if amm.rank not in (None, 2):
-            c.fail("FWT202", "a 3-D src_mask (one per head) is not translated")
-        masks.append(call(ft.refs.ops("logical_not"), [am]))
-    kwargs = []
-    if len(masks) == 2:
-        kwargs.append(("attention_mask", call(ft.refs.ops("logical_and"), masks)))
-    elif masks:
-        kwargs.append(("attention_mask", masks[0]))
+    kwargs = encoder_masks(c, ft, b.get("src_key_padding_mask"), b.get("src_mask"), "src_mask")
     batch_first = spec.args.value("batch_first")
     applied = _applied(ft, attr, spec, m)
     ft.cls.record_leaf(attr, spec, applied)
@@ -353,3 +348,27 @@ def apply_transformer_encoder_layer(ft, attr: str, spec, node: cst.Call):
     result = _EncoderResult(ft, attr, x, out_meta, kwargs, act, spec.args.value("norm_first"), batch_first,
                             applied.extra.get("dropout", False), line_of(node))
     return cst.Name("_"), Meta(kind="lazy", info=result)
+
+
+def encoder_masks(c: OpCall, ft, pad_node, mask_node, mask_name: str,
+                  pad_name: str = "src_key_padding_mask") -> list:
+    """The `attention_mask=` keyword of the Keras attention from torch's boolean key padding mask (N, S)
+    and attention mask (L, S), both "may NOT attend" (inverted and combined)."""
+    masks = []
+    if pad_node is not None and not _none(pad_node):
+        pad, _ = _mask(c, pad_node, pad_name)
+        inv = call(ft.refs.ops("logical_not"), [pad])
+        masks.append(cst.Subscript(inv, [cst.SubscriptElement(cst.Slice(None, None)),
+                                         cst.SubscriptElement(cst.Index(cst.Name("None"))),
+                                         cst.SubscriptElement(cst.Slice(None, None))]))
+    if mask_node is not None and not _none(mask_node):
+        am, amm = _mask(c, mask_node, mask_name)
+        if amm.rank not in (None, 2):
+            c.fail("FWT202", f"a 3-D {mask_name} (one per head) is not translated")
+        masks.append(call(ft.refs.ops("logical_not"), [am]))
+    kwargs = []
+    if len(masks) == 2:
+        kwargs.append(("attention_mask", call(ft.refs.ops("logical_and"), masks)))
+    elif masks:
+        kwargs.append(("attention_mask", masks[0]))
+    return kwargs

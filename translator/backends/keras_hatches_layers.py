@@ -7,6 +7,7 @@ written inline in `call` (inside a `keras.Sequential`, where only layers can go,
 
     ConvTranspose{1,2,3}d   Conv{n}DTranspose: padding="same" where TF pads the same cells, else
                             "valid" + output_padding, then Cropping{n}D(padding)
+                            (groups > 1: one per group, keras_hatches_conv_groups.py)
     GroupNorm               GroupNormalization(groups, epsilon)
     InstanceNorm{1,2,3}d    GroupNormalization(groups=-1) (statistics of each sample and channel);
                             track_running_stats=True: BatchNormalization (eval mode uses the running
@@ -91,8 +92,9 @@ def conv_transpose(ctx: LeafContext) -> Applied:
     _image_rank(ctx, n)
     if ctx.const("padding_mode") != "zeros":
         ctx.fail("FWT202", "only zero padding translates")
-    if ctx.const("groups") != 1:
-        ctx.fail("FWT202", "groups > 1: Keras' transposed convolutions have no groups")
+    if ctx.value("groups") != 1:          # one Keras layer per group (keras_hatches_conv_groups.py)
+        from .keras_hatches_conv_groups import grouped_conv_transpose
+        return grouped_conv_transpose(ctx, conv_transpose)
     k = _ntuple(_const_or_fail(ctx, "kernel_size"), n)
     s = _ntuple(_const_or_fail(ctx, "stride"), n)
     p = _ntuple(_const_or_fail(ctx, "padding"), n)

@@ -14,8 +14,8 @@ the same naming. `return_state=True` is added when a call site uses the final st
 (`options["rnn_states"]`, decided by translator/backends/keras_forward_rnn.py); Bidirectional
 concatenates [forward, backward] features as torch does (merge_mode "concat", the default).
 nn.RNN(nonlinearity="relu") is SimpleRNN(activation="relu"). GRU gates: torch (r, z, n), Keras
-(z, r, h) with reset_after=True (the Keras default) -- the port swaps the blocks. proj_size has no
-Keras equivalent (FWT202).
+(z, r, h) with reset_after=True (the Keras default) -- the port swaps the blocks. proj_size: a
+generated cell with the projection (keras_hatches_lstm_proj.py).
 
 Cells (nn.LSTMCell / GRUCell / RNNCell) become keras.layers.LSTMCell / GRUCell / SimpleRNNCell; the
 call `cell(x_t, states)` is written by keras_forward_rnn.py.
@@ -95,8 +95,8 @@ def rnn(ctx: LeafContext) -> Applied:
         layers_n = _const_int(ctx, "num_layers")
     bidirectional = bool(ctx.const("bidirectional"))
     batch_first = ctx.const("batch_first")
-    if "proj_size" in ctx.args.defaults and ctx.const("proj_size") != 0:
-        ctx.fail("FWT202", "proj_size (an LSTM with projections) has no Keras equivalent")
+    from .keras_hatches_lstm_proj import proj_lstm, proj_size
+    proj = proj_size(ctx)            # an LSTM with projections: a generated cell (keras_hatches_lstm_proj.py)
     if ctx.meta.rank not in (None, 3):
         ctx.fail("FWT202", f"applied to a rank-{ctx.meta.rank} tensor (batch, time, features expected; "
                            "unbatched input is not translated)")
@@ -126,7 +126,8 @@ def rnn(ctx: LeafContext) -> Applied:
     cls = KERAS_RNN[short]
     steps = []
     for i in range(layers_n or 1):
-        ctor = call(ctx.refs.layer(cls), positional, keywords)
+        ctor = call(ctx.refs.layer(cls), positional, keywords) if proj is None else \
+            proj_lstm(ctx, positional, keywords, proj)
         if bidirectional:
             ctor = call(ctx.refs.layer("Bidirectional"), [ctor])
         if layers_node is not None:       # [layers.LSTM(...) for _ in range(nlayers)]
@@ -139,13 +140,15 @@ def rnn(ctx: LeafContext) -> Applied:
     directions = 2 if bidirectional else 1
     info = RnnInfo(short, layers_n, directions, bool(batch_first), states, drop, units, layers_node)
     m = ctx.meta
-    feat = units * directions if units is not None else None
+    out_units = units if proj is None else proj[1]          # h: projected to proj_size
+    feat = out_units * directions if out_units is not None else None
     if m.shape is not None:
         seq = tensor(shape=(m.shape[0], m.shape[1], feat))
     else:
         seq = tensor(shape=(None, None, feat))
     state = tensor(shape=(info.count, None, units))
-    items = (seq, Meta(kind="tuple", items=(state, state)) if short == "LSTM" else state)
+    h_state = tensor(shape=(info.count, None, out_units))
+    items = (seq, Meta(kind="tuple", items=(h_state, state)) if short == "LSTM" else state)
     out = Meta(kind="rnn", items=items, info=info)
     return Applied(steps, out, cls)
 

@@ -22,6 +22,8 @@ from typing import Any, Callable
 
 import libcst as cst
 
+from ..cst_visit import CodeOf
+from ..cst_walk import node_code
 from ..findings import TranslationError
 from ..ir import UNKNOWN, Sym
 from ..rules import ActivationRule, LayerRule
@@ -32,14 +34,21 @@ KERAS_HATCHES: dict[str, Callable] = {}
 
 
 def discover_keras_hatches() -> None:
-    """Import every translator/backends/keras_hatches*.py module: each registers its hatches by rule id."""
+    """Import every translator/backends/keras_hatches*.py module: each registers its hatches by rule id.
+    Once per process (listing the package directory costs more than translating a small file)."""
     import importlib
     import pkgutil
     from pathlib import Path
 
+    if _DISCOVERED:
+        return
     for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
         if info.name.startswith("keras_hatches"):
             importlib.import_module(f"{__package__}.{info.name}")
+    _DISCOVERED.append(True)
+
+
+_DISCOVERED: list = []
 
 
 def keras_hatch(*rule_ids: str):
@@ -56,6 +65,7 @@ class Step:
     ctor: cst.Call | None = None                # layer: the Keras layer constructor
     role: str = ""                              # layer: "" (the module itself) or a suffix ("pad")
     op: Callable | None = None                  # op: node -> node
+    use: Callable | None = None                 # layer: (self.<layer>, input) -> its use in call (default: a call)
 
 
 @dataclass
@@ -66,7 +76,7 @@ class Applied:
     extra: dict = field(default_factory=dict)   # weight-porting facts of the main layer
 
     def key(self) -> tuple:
-        return tuple((s.kind, s.role, _code(s.ctor) if s.ctor is not None else "op") for s in self.steps)
+        return tuple((s.kind, s.role, CodeOf(s.ctor) if s.ctor is not None else "op") for s in self.steps)
 
 
 @dataclass
@@ -117,7 +127,7 @@ def keras_name(rule) -> str:
 
 
 def _code(node) -> str:
-    return cst.Module([]).code_for_node(node) if node is not None else ""
+    return node_code(node) if node is not None else ""
 
 
 def _pretty(value):

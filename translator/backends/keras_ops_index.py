@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ..cst_visit import nodes_of
 from ..findings import TranslationError
 from ..ir import UNKNOWN
 from ..positions import line_of
@@ -226,16 +227,12 @@ def _aliased(ft, name: str) -> bool:
     func = getattr(ft.cls, "forward", None)
     if func is None:
         return True
-    found = []
-
-    class V(cst.CSTVisitor):
-        def visit_Assign(self, node):
-            if isinstance(node.value, cst.Name):
-                targets = [t.target for t in node.targets]
-                if node.value.value == name or any(isinstance(t, cst.Name) and t.value == name for t in targets):
-                    found.append(node)
-    func.visit(V())
-    return bool(found)
+    for node in nodes_of(func, cst.Assign):
+        if isinstance(node.value, cst.Name):
+            targets = [t.target for t in node.targets]
+            if node.value.value == name or any(isinstance(t, cst.Name) and t.value == name for t in targets):
+                return True
+    return False
 
 
 # ---- more reductions, scans and rearrangements ---------------------------------------------------------

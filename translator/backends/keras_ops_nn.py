@@ -128,9 +128,9 @@ def sdpa(c: OpCall):
         mn, mm = c.same(mn, mm)
         if mm.info == BOOL:        # True: may attend (as Keras' attention masks)
             scores = call(c.ops("where"), [mn, scores, neg_inf])
-        else:
-            c.fail("FWT202", "attn_mask whose dtype is not known to be bool (a float mask is added to the scores; "
-                             "write `mask.bool()` or build it with a comparison)")
+        else:                      # torch: a float mask is added to the scores, a bool one selects
+            from .keras_ops_masks import additive_or_boolean
+            scores = additive_or_boolean(c, scores, mn, mm, neg_inf)
     weights = call(c.ops("softmax"), [scores], [("axis", node_of(-1))])
     shape = None
     if qm.shape is not None and vm.shape is not None and len(qm.shape) == len(vm.shape):

@@ -139,7 +139,11 @@ def full(c: OpCall):
         kwargs = [("dtype", node_of("int64"))]
     elif dtype is None:
         dtype = "float32"
-    return call(c.ops("full"), [shape_node, value], kwargs), _with_dtype(tensor(shape=shape), dtype)
+    meta = _with_dtype(tensor(shape=shape), dtype)
+    from .keras_ops_masks import NEG_INF_MASK, is_neg_inf
+    if dtype.startswith("float") and is_neg_inf(b.get("fill_value")):      # an additive mask's -inf (triu keeps it)
+        meta = meta.with_(info=NEG_INF_MASK)
+    return call(c.ops("full"), [shape_node, value], kwargs), meta
 
 
 @torch_op("torch.zeros_like", "torch.ones_like", "torch.empty_like", "torch.full_like")

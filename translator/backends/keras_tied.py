@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ..cst_visit import nodes_of
 from ..findings import TranslationError
 from ..positions import line_of
 from .keras_code import call, node_of, tensor
@@ -47,16 +48,14 @@ def ties(cls_tr) -> dict:
     out = {}
     top = {id(s) for s in cls_tr.init.body.body}
 
-    class V(cst.CSTVisitor):
-        def visit_SimpleStatementLine(self, n):
-            t = _tie(n)
-            if t is None:
-                return
-            if id(n) not in top:
-                raise TranslationError("FWT202", f"self.{t[0]}.weight is tied to self.{t[1]}.weight inside a block: "
-                                                 "only an unconditional tie translates", line_of(n))
-            out[t[0]] = (t[1], n)
-    cls_tr.init.body.visit(V())
+    for n in nodes_of(cls_tr.init.body, cst.SimpleStatementLine):
+        t = _tie(n)
+        if t is None:
+            continue
+        if id(n) not in top:
+            raise TranslationError("FWT202", f"self.{t[0]}.weight is tied to self.{t[1]}.weight inside a block: "
+                                             "only an unconditional tie translates", line_of(n))
+        out[t[0]] = (t[1], n)
     return out
 
 

@@ -62,6 +62,7 @@ class ForwardTranslator:
         self.env: dict[str, TensorMeta] = {}
         self.emissions: dict[int, tuple[Emission, LayerContext]] = {}
         self.first_conversion: dict[str, tuple] = {}  # input -> (layout, rank) its first consumer wanted
+        self.on_first_conversion = None               # called when an entry is added (torch_passes)
         self.notes: list[tuple[str, str, int]] = []
         self.sites = 0
         self.outputs: list[TensorMeta] = []
@@ -88,6 +89,10 @@ class ForwardTranslator:
         self.custom_classes: set[str] = set()             # Keras classes of this file usable as layers
         self.custom_outputs = None     # (class name, ctor call, input metas, scope) -> (outputs, layouts)
         self.shaped_classes: set[str] = set()   # custom classes whose translation takes input_shape=
+        self.append_lists: dict = {}            # "blocks" -> layers appended in __init__ (keras_init_lists)
+        self.tensor_lists: dict = {}            # name -> metas of a Python list of tensors (torch_forward_lists)
+        self.call_bindings: dict = {}           # class -> its calls seen (keras_channel_params)
+        self.class_channels: dict = {}          # class -> (rank, parameter giving its input channels)
 
     # ---- layers --------------------------------------------------------------------------------
     def self_ref(self, attr: str) -> cst.BaseExpression:
@@ -187,6 +192,8 @@ class ForwardTranslator:
             origin = meta.origin
             if origin and origin not in self.first_conversion:
                 self.first_conversion[origin] = (want, rank)
+                if self.on_first_conversion is not None:     # torch_passes: may end the pass here
+                    self.on_first_conversion(self)
             perm = to_cf_perm(rank) if want == "cf" else to_cl_perm(rank)
             expr, meta = permute(expr, perm), replace(meta, layout=want)
         if expr is original:
@@ -288,7 +295,7 @@ class ForwardTranslator:
             if group is not None and isinstance(index, cst.Index):
                 from ..values import evaluate
                 i = evaluate(index.value, self.scope)
-                if isinstance(i, int) and -len(group) <= i < len(group):
+                if isinstance(i, int) and -len(group) <= i < len(group) and isinstance(group[i], Layer):
                     group[i].ref = func
                     return group[i]
             return None
@@ -333,6 +340,11 @@ class ForwardTranslator:
 
     def expr(self, node: cst.BaseExpression):
         """(translated expression, TensorMeta or None for non-tensors)."""
+        if self.tensor_lists:               # `skips[-1]`; any other use of a list of tensors: FWT302
+            from .torch_forward_lists import list_expr
+            done = list_expr(self, node)
+            if done is not None:
+                return done
         if isinstance(node, cst.Name):
             meta = self.env.get(node.value)
             if meta is not None:
@@ -428,7 +440,10 @@ class ForwardTranslator:
         if self.custom_outputs is None or unknown:
             raise TranslationError("FWT302", f"{ref.class_name}: input shape unknown at its call", _line(node))
         self.sites += 1
-        outputs, layouts = self.custom_outputs(ref.class_name, ref.ctor, metas, self.scope)
+        outputs, layouts = self.custom_outputs(ref.class_name, ref.shape_ctor or ref.ctor, metas, self.scope)
+        if ref.class_name in self.class_defs:     # its channels a constructor parameter? (keras_channel_params)
+            from ..frontends.keras_channel_params import observe_call
+            observe_call(self, ref, metas, _line(node))
         converted = [self.convert(e, m, want) for e, m, want in zip(exprs, metas, layouts)]
         if ref.call_metas is None:
             ref.call_metas = [m for _, m in converted]
@@ -438,7 +453,7 @@ class ForwardTranslator:
                                 self.layer_param_calls.get(ref.class_name, set()))
             if ref.layer_args:
                 apply_layer_arguments(self, ref, [m for _, m in converted])
-        expr = cst.Call(func=self.self_ref(ref.attr), args=[cst.Arg(e) for e, _ in converted])
+        expr = cst.Call(func=ref.ref or self.self_ref(ref.attr), args=[cst.Arg(e) for e, _ in converted])
         return expr, outputs[0] if len(outputs) == 1 else outputs
 
     def call_expr(self, node: cst.Call):
@@ -559,6 +574,9 @@ class ForwardTranslator:
 
         def leave_name(original, updated):
             check(original)
+            if in_forward and updated.value in translator.tensor_lists:
+                raise TranslationError("FWT302", f"the list of tensors '{updated.value}' used in a form not "
+                                       "translated here (its tensors' layouts would be lost)", _line(original))
             meta = translator.env.get(updated.value)
             if meta is not None and (meta.layout == "cf" or meta.flat_from is not None):
                 return translator.convert(updated, meta, "cl")[0]
@@ -724,6 +742,11 @@ class ForwardTranslator:
         return out
 
     def small(self, small):
+        if self.tensor_lists or (type(small) is cst.Assign and type(small.value) is cst.List):   # `skips = []`
+            from .torch_forward_lists import list_statement
+            done = list_statement(self, small)
+            if done is not None:
+                return [], done
         if isinstance(small, cst.Assign):
             folded = self.constant_assignment(small)
             if folded is not None:
@@ -752,6 +775,7 @@ class ForwardTranslator:
     def bind(self, t, meta):
         """Record what a name holds after an assignment; several outputs unpack into a tuple target."""
         if isinstance(t, cst.Name):
+            self.tensor_lists.pop(t.value, None)
             if meta is None or isinstance(meta, list):
                 self.env.pop(t.value, None)
             else:
@@ -813,6 +837,8 @@ class ForwardTranslator:
         return out
 
     def if_stmt(self, stmt: cst.If):
+        from .torch_forward_lists import forget_changed_lists, list_snapshot
+        lists_before = list_snapshot(self)
         test, _ = self.expr(stmt.test)
         hoisted = self.take_pending()
         before = self.snapshot()
@@ -828,6 +854,7 @@ class ForwardTranslator:
                 orelse = orelse.with_changes(body=orelse.body.with_changes(body=inner))
             for name, meta in after_body.items():
                 self.env.setdefault(name, meta)
+        forget_changed_lists(self, lists_before)     # appended in a branch: the contents are unknown
         self.pending = hoisted
         return stmt.with_changes(test=test, body=stmt.body.with_changes(body=body), orelse=orelse)
 
@@ -845,10 +872,13 @@ class ForwardTranslator:
         for layer in group:
             before = self.snapshot()
             layer.ref = cst.Name(var)
-            self.layer_refs[var] = layer
+            (self.custom_refs if isinstance(layer, CustomRef) else self.layer_refs)[var] = layer
             body = self.restore_layouts(self.block(stmt.body.body), before)
             codes.add("".join(node_code(s) for s in body))
+            if isinstance(layer, CustomRef):
+                layer.ref = None
         self.layer_refs.pop(var, None)
+        self.custom_refs.pop(var, None)
         repeated = group[0] is group[-1] and len(group) > 1
         if repeated and self.env_shapes_changed(before_loop):
             raise TranslationError("FWT103", "a repeated layer list changes the sizes it is applied to: its "
@@ -863,9 +893,13 @@ class ForwardTranslator:
                    for k, m in self.env.items())
 
     def loop(self, stmt):
-        unrolled = self.loop_over_layers(stmt)
+        from .torch_forward_lists import loop_over_lists, forget_changed_lists, list_snapshot
+        unrolled = loop_over_lists(self, stmt)       # zip(...), reversed(...), lists of tensors
+        if unrolled is None:
+            unrolled = self.loop_over_layers(stmt)
         if unrolled is not None:
             return unrolled
+        lists_before = list_snapshot(self)
         before = self.snapshot()
         if isinstance(stmt, cst.For):
             stmt = stmt.with_changes(iter=self.expr(stmt.iter)[0])
@@ -879,6 +913,7 @@ class ForwardTranslator:
             old = before.get(name)
             if meta is not None and old is not meta and (old is None or old.shape != meta.shape):
                 self.env[name] = replace(meta, shape=None)
+        forget_changed_lists(self, lists_before)    # appended once per iteration: the length is unknown
         self.pending = hoisted
         return stmt.with_changes(body=stmt.body.with_changes(body=body))
 
@@ -903,6 +938,8 @@ class CustomRef:
     line: int
     call_metas: list | None = None      # input metas at the first call (the instance's input shape)
     layer_args: dict = field(default_factory=dict)   # keyword -> LayerSequence (torch_layer_args)
+    shape_ctor: cst.Call | None = None  # the constructor with its arguments' values (built in a loop)
+    ref: cst.BaseExpression | None = None   # how forward refers to it, when not self.<attr> (a loop variable)
 
 
 def input_meta(name: str, shape, dtype: str, layouts: dict) -> TensorMeta:

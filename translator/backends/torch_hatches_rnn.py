@@ -46,6 +46,7 @@ from dataclasses import dataclass, replace
 
 import libcst as cst
 
+from ..cst_walk import node_code
 from ..findings import TranslationError
 from ..ir import Layer, Sym, TensorMeta, dim_mul
 from ..names import dotted
@@ -105,7 +106,7 @@ def _argument_node(ctx: LayerContext, name: str):
 
 
 def _source(node) -> str:
-    return cst.Module([]).code_for_node(node)
+    return node_code(node)
 
 
 # ---- what a recurrent layer computes ------------------------------------------------------------------

@@ -21,6 +21,7 @@ from dataclasses import replace
 
 import libcst as cst
 
+from ..cst_walk import find_all
 from ..findings import TranslationError
 from ..ir import TensorMeta
 from ..names import dotted
@@ -75,33 +76,13 @@ def call_layer_param(ft, node: cst.Call):
 def rebound_names(body: list) -> set[str]:
     """Names assigned anywhere in call() (=, +=, for, with ... as, :=)."""
     found: set[str] = set()
-
-    class Visitor(cst.CSTVisitor):
-        def _targets(self, node):
-            for n in _names_in(node):
-                found.add(n)
-
-        def visit_AssignTarget(self, node):
-            self._targets(node.target)
-
-        def visit_AugAssign(self, node):
-            self._targets(node.target)
-
-        def visit_AnnAssign(self, node):
-            self._targets(node.target)
-
-        def visit_For(self, node):
-            self._targets(node.target)
-
-        def visit_AsName(self, node):
-            self._targets(node.name)
-
-        def visit_NamedExpr(self, node):
-            self._targets(node.target)
-
-    for stmt in body:
-        stmt.visit(Visitor())
+    for stmt in body:      # a field walk (libcst's visitor rebuilds every node it passes)
+        for node in find_all(stmt, _BINDERS):
+            found.update(_names_in(node.name if type(node) is cst.AsName else node.target))
     return found
+
+
+_BINDERS = (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.For, cst.AsName, cst.NamedExpr)
 
 
 def _names_in(node) -> list[str]:

@@ -67,6 +67,9 @@ def layer_mappings(ft: ForwardTranslator) -> list[LayerMapping]:
             out.append(LayerMapping(layer.class_name, None, layer.attr, "custom", layer.line,
                                     {"class": layer.class_name}))
             continue
+        if hasattr(layer, "mapping_entry"):      # a list built in __init__: paired at porting
+            out.append(layer.mapping_entry())
+            continue
         if isinstance(layer, LayerSequence):
             continue
         emission = ft.emissions.get(id(layer))

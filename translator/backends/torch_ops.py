@@ -38,6 +38,7 @@ from ..rules import OpRule, Param
 from ..rules.transforms import VALUE_TRANSFORMS
 from ..values import evaluate, make_val, to_node
 from .torch_code import call, method, permute, template, to_cf_perm
+from .torch_forward_lists import check_list_layout, list_argument
 
 OP_EMITTERS: dict[str, Callable] = {}
 VARARGS = {"einsum"}          # emitters that read the call's arguments themselves
@@ -370,14 +371,20 @@ def _torch_call(op: Op, args, kwargs, torch_path: str | None = None):
     return call(op.ref(torch_path), args, kwargs)
 
 
+
 def generic(op: Op, overrides: dict | None = None):
     """The generic path (see the module docstring); `overrides` replaces param constants."""
     rule = op.rule
     overrides = overrides or {}
     groups = []                       # (param, [(expr, meta)], is_list)
+    named = {}                        # param -> a list of tensors passed by name (torch_forward_lists)
     for p in rule.params:
         if p.value in ("tensor", "tensors") and op.given(p.keras):
-            items = op.tensors(p.keras) if p.value == "tensors" else [op.tensor(p.keras)]
+            whole = list_argument(op, p.keras) if p.value == "tensors" and op.ft.tensor_lists else None
+            if whole is not None:
+                named[p.keras] = whole[0]
+            items = [(whole[0], m) for m in whole[1]] if whole is not None else \
+                op.tensors(p.keras) if p.value == "tensors" else [op.tensor(p.keras)]
             groups.append((p, items, p.value == "tensors"))
     flat = [it for _, items, _ in groups for it in items]
     if rule.layout == "cl":
@@ -391,7 +398,9 @@ def generic(op: Op, overrides: dict | None = None):
     keep_flat = rule.layout == "any" and len(flat) == 1
     converted = []
     for p, items, is_list in groups:
-        new = items if keep_flat else [op.convert(e, m, want) for e, m in items]
+        if p.keras in named:
+            check_list_layout(named[p.keras], [m for _, m in items], want)
+        new = items if keep_flat or p.keras in named else [op.convert(e, m, want) for e, m in items]
         converted.append((p, new, is_list))
     metas = [m for _, items, _ in converted for _, m in items]
     main = next((m for m in metas if m is not None), None)
@@ -406,7 +415,8 @@ def generic(op: Op, overrides: dict | None = None):
             continue
         _, items, is_list = next(g for g in converted if g[0] is p)
         exprs = [e for e, _ in items]
-        node = cst.List([cst.Element(e) for e in exprs]) if is_list else exprs[0]
+        node = named[p.keras] if p.keras in named else cst.List([cst.Element(e) for e in exprs]) if is_list \
+            else exprs[0]
         if gap:
             kwargs.append((p.torch, node))
         else:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from ..cst_walk import node_code
 from ..findings import TranslationError
 from ..names import dotted
 from .torch_code import call
@@ -39,7 +40,7 @@ def _unwrap(expr, module_ref: str, imports):
     wrappers = []
     while True:
         text = dotted(expr.func) if isinstance(expr, cst.Call) else None
-        func_code = cst.Module([]).code_for_node(expr.func) if isinstance(expr, cst.Call) else None
+        func_code = node_code(expr.func) if isinstance(expr, cst.Call) else None
         if func_code == module_ref and len(expr.args) == 1 and dotted(expr.args[0].value) == MARKER:
             return list(reversed(wrappers)), True
         if text == MARKER:
@@ -77,6 +78,8 @@ def _zero_pad_module(expr, text, imports):
 
 def apply_sequence(ft, seq: LayerSequence, node: cst.Call):
     """`self.ffn(x)`: apply the layers for sizes, check each is a plain module, record the modules."""
+    if hasattr(seq, "apply"):          # a list built in __init__ (frontends/keras_seq_lists.py)
+        return seq.apply(ft, node)
     args = [a for a in node.args if not (a.keyword and a.keyword.value == "training")]
     if len(args) != 1 or args[0].keyword is not None:
         raise TranslationError("FWT201", f"self.{seq.attr}: a Sequential takes one input", seq.line)
@@ -92,7 +95,7 @@ def apply_sequence(ft, seq: LayerSequence, node: cst.Call):
         if ft.pending:
             raise TranslationError("FWT103", f"self.{seq.attr}: {layer.keras_class} needs a layout change "
                                    "inside the Sequential", layer.line)
-        wrappers, has_module = _unwrap(out, cst.Module([]).code_for_node(ft.self_ref(layer.attr)), ft.imports)
+        wrappers, has_module = _unwrap(out, node_code(ft.self_ref(layer.attr)), ft.imports)
         if wrappers is None:
             raise TranslationError("FWT103", f"self.{seq.attr}: {layer.keras_class} is not a plain torch "
                                    "module call, so it cannot go in an nn.Sequential", layer.line)

@@ -42,34 +42,46 @@ _BUILD_SHAPES: dict = {}
 
 
 def find_build_shapes(module: cst.Module, table: ImportTable, class_name: str, evaluate) -> list | None:
-    """Input shapes from `m = ClassName(...); m.build((None, ...))` in the file (one walk of the module,
-    memoised per module and class)."""
-    key = (id(module), class_name)
-    if key not in _BUILD_SHAPES:
-        if _BUILD_SHAPES and next(iter(_BUILD_SHAPES))[0] != id(module):
-            _BUILD_SHAPES.clear()         # another file: the cache holds one module (and its id) only
-        _BUILD_SHAPES[key] = (module, _find_build_shapes(module, table, class_name, evaluate))
-    return _BUILD_SHAPES[key][1]
+    """Input shapes from `m = ClassName(...); m.build((None, ...))` in the file (one walk of the module
+    for all its classes, memoised per module and class)."""
+    if _BUILD_SHAPES.get("module") is not module:     # another file: the cache holds one module only
+        _BUILD_SHAPES.clear()
+        _BUILD_SHAPES.update(module=module, events=_build_events(module), shapes={})
+    shapes = _BUILD_SHAPES["shapes"]
+    if class_name not in shapes:
+        shapes[class_name] = _find_build_shapes(_BUILD_SHAPES["events"], class_name, evaluate)
+    return shapes[class_name]
 
 
-def _find_build_shapes(module: cst.Module, table: ImportTable, class_name: str, evaluate) -> list | None:
-    """The first `<instance>.build(shape)` (in source order) on a name bound to `ClassName(...)` before."""
-    instances: set[str] = set()
+def _build_events(module: cst.Module) -> list:
+    """In source order: ("new", class, [names]) for `names = Class(...)`, ("build", instance, call) for
+    `instance.build(shape, ...)`."""
+    events = []
     for node in preorder(module):
         if type(node) is cst.Assign:
-            if isinstance(node.value, cst.Call) and dotted(node.value.func) == class_name:
-                for t in node.targets:
-                    if isinstance(t.target, cst.Name):
-                        instances.add(t.target.value)
+            if isinstance(node.value, cst.Call):
+                events.append(("new", dotted(node.value.func),
+                               [t.target.value for t in node.targets if isinstance(t.target, cst.Name)]))
         elif type(node) is cst.Call:
             func = node.func
-            if (isinstance(func, cst.Attribute) and func.attr.value == "build"
-                    and dotted(func.value) in instances and node.args):
-                value = evaluate(node.args[0].value)
-                if isinstance(value, (tuple, list)) and value and not isinstance(value[0], (tuple, list)):
-                    return [tuple(value[1:])]
-                elif isinstance(value, (tuple, list)) and value:
-                    return [tuple(v[1:]) for v in value]
+            if isinstance(func, cst.Attribute) and func.attr.value == "build" and node.args:
+                events.append(("build", dotted(func.value), node))
+    return events
+
+
+def _find_build_shapes(events: list, class_name: str, evaluate) -> list | None:
+    """The first `<instance>.build(shape)` (in source order) on a name bound to `ClassName(...)` before."""
+    instances: set[str] = set()
+    for kind, name, item in events:
+        if kind == "new":
+            if name == class_name:
+                instances.update(item)
+        elif name in instances:
+            value = evaluate(item.args[0].value)
+            if isinstance(value, (tuple, list)) and value and not isinstance(value[0], (tuple, list)):
+                return [tuple(value[1:])]
+            elif isinstance(value, (tuple, list)) and value:
+                return [tuple(v[1:]) for v in value]
     return None
 
 
@@ -160,7 +172,7 @@ class SubclassTranslator:
         return None
 
     def translate(self, input_metas=None, scope_overrides=None, symbolic_rank=None,
-                  layout: str | None = None) -> ClassTranslation:
+                  layout: str | None = None, channel_param: str | None = None) -> ClassTranslation:
         owner = self.owner
         init, call, build = self.method("__init__"), self.method("call"), self.method("build")
         if call is None:
@@ -170,6 +182,8 @@ class SubclassTranslator:
         params = [p for p in call.params.params[1:] if p.name.value not in CALL_EXTRA_PARAMS]
         names = [p.name.value for p in params]
         shapes, dtypes = self.input_shapes(names, input_metas, symbolic_rank)
+        if channel_param is not None and shapes and len(shapes) == 1:   # keras_channel_params
+            shapes = [tuple(shapes[0][:-1]) + (Sym(channel_param),)]
         scope = function_scope(init, owner.scope, scope_overrides) if init is not None else dict(owner.scope)
         if shapes and len(shapes) == 1 and build is not None:
             scope["input_shape"] = (None,) + tuple(shapes[0])
@@ -181,6 +195,7 @@ class SubclassTranslator:
         ft.custom_classes = set(owner.keras_classes) - {self.cls.name.value}
         ft.custom_outputs = owner.custom_outputs
         ft.shaped_classes = owner.shaped_classes
+        ft.call_bindings, ft.class_channels = owner.call_bindings, owner.class_channels
         init_layers = self.collect_layers(ft, init_statements + build_statements)
         from ..backends.torch_layer_args import kept_params, rebound_names
         ft.layer_params = kept_params(init, init_statements + build_statements)
@@ -189,6 +204,7 @@ class SubclassTranslator:
         layouts: dict = {}
         while True:
             ft.env, ft.emissions, ft.first_conversion, ft.sites, ft.notes = {}, {}, {}, 0, []
+            ft.tensor_lists = {}
             for seq in ft.sequences.values():
                 seq.modules = []
             for layer in ft.layers:
@@ -289,7 +305,11 @@ class SubclassTranslator:
     def collect_layers(self, ft: ForwardTranslator, statements: list) -> dict:
         """`self.x = Layer(...)` statements of __init__/build -> the Layer (or CustomRef), by statement id."""
         found = {}
+        from . import keras_init_lists as appends    # self.blocks = [] + append in loops: nn.ModuleList
+        run = appends.init_run(self, ft)
         for stmt in statements:
+            if run is not None and appends.collect_statement(ft, run, stmt, found):
+                continue
             if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
                     and isinstance(stmt.body[0], cst.Assign)):
                 continue
@@ -311,6 +331,11 @@ class SubclassTranslator:
                                        or small.value)
             func = small.value.func
             if self.owner.table.resolve(small.value.func) == "keras.Sequential":
+                from .keras_seq_lists import list_sequence      # keras.Sequential(<a list built here>)
+                group = list_sequence(ft, self, attr, small.value, stmt, statements)
+                if group is not None:
+                    found.update(group)
+                    continue
                 found[id(stmt)] = ft.new_sequence(attr, small.value, f"self.{attr}")
                 self.owner.inlined |= ft.inlined
                 continue
@@ -322,6 +347,8 @@ class SubclassTranslator:
                     from ..backends.torch_layer_args import layer_arguments
                     layer_args = layer_arguments(ft, attr, small.value, self.owner.table, line_of(stmt))
                 ref = CustomRef(attr, func.value, small.value, line_of(stmt), layer_args=layer_args)
+                if run is not None and id(stmt) in run.envs:     # its arguments' values at this point
+                    ref.shape_ctor = appends.specialised_ctor(small.value, run.envs[id(stmt)])
                 ft.attrs.add(attr)
                 ft.layers.append(ref)
                 ft.custom_refs[f"self.{attr}"] = ref
@@ -330,7 +357,9 @@ class SubclassTranslator:
             rule = ft.rule_for(func)
             if rule is None:
                 continue
-            layer = ft.new_layer(small.value, *rule, attr=attr)
+            args = appends.specialised_args(ft, small.value, rule[1], rule[0], run.envs[id(stmt)]) \
+                if run is not None and id(stmt) in run.envs else None
+            layer = ft.new_layer(small.value, *rule, attr=attr, args=args)
             ft.layer_refs[f"self.{target.attr.value}"] = layer
             found[id(stmt)] = layer
         return found
@@ -397,6 +426,14 @@ class SubclassTranslator:
         for stmt in statements:
             if id(stmt) in layers:
                 layer = layers[id(stmt)]
+                if hasattr(layer, "rewrite_statement"):        # a list of layers built here (keras_seq_lists)
+                    new = layer.rewrite_statement(ft, stmt)
+                    body += new if isinstance(new, list) else [new]
+                    continue
+                from . import keras_init_lists as appends
+                if isinstance(layer, (appends.AppendList, appends.AppendLoop)):
+                    body.append(appends.init_code(self, ft, stmt, layer))
+                    continue
                 small = stmt.body[0]
                 if isinstance(layer, LayerSequence):
                     body.append(stmt.with_changes(body=[small.with_changes(value=sequential_ctor(ft, layer))]))
@@ -412,7 +449,8 @@ class SubclassTranslator:
                 emission = ft.emissions[id(layer)][0]
                 if emission.ctor is None:
                     continue     # a layer that is plain code in forward (e.g. Flatten)
-                body.append(stmt.with_changes(body=[small.with_changes(value=emission.ctor)]))
+                ctor = appends.top_level_ctor(ft, layer, stmt, emission.ctor)
+                body.append(stmt.with_changes(body=[small.with_changes(value=ctor)]))
             elif _is_super_init(stmt):
                 body.append(snippets.statement("super().__init__()").with_changes(
                     leading_lines=stmt.leading_lines))

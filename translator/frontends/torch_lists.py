@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from ..cst_visit import nodes_of, visit
+from ..cst_walk import node_code
 from ..findings import TranslationError
 from ..ir import Sym
 from ..positions import line_of
@@ -123,29 +125,15 @@ def _is_dynamic(node, table) -> bool:
 def _assigned_names(func: cst.FunctionDef) -> dict[str, int]:
     counts: dict[str, int] = {}
 
-    class V(cst.CSTVisitor):
-        def visit_AssignTarget(self, n):
-            self._names(n.target)
-
-        def visit_AugAssign(self, n):
-            self._names(n.target)
-
-        def visit_For(self, n):
-            self._names(n.target, 2)
-
-        def visit_CompFor(self, n):
-            self._names(n.target, 2)
-
-        def _names(self, t, k=1):
-            if isinstance(t, cst.Name):
-                counts[t.value] = counts.get(t.value, 0) + k
-            elif isinstance(t, (cst.Tuple, cst.List)):
-                for el in t.elements:
-                    self._names(el.value, k)
-
-        def visit_FunctionDef(self, n):
-            return n is func
-    func.visit(V())
+    def names(t, k=1):
+        if isinstance(t, cst.Name):
+            counts[t.value] = counts.get(t.value, 0) + k
+        elif isinstance(t, (cst.Tuple, cst.List)):
+            for el in t.elements:
+                names(el.value, k)
+    visit(func, {cst.AssignTarget: lambda n: names(n.target), cst.AugAssign: lambda n: names(n.target),
+                 cst.For: lambda n: names(n.target, 2), cst.CompFor: lambda n: names(n.target, 2),
+                 cst.FunctionDef: lambda n: n is func})
     return counts
 
 
@@ -476,14 +464,7 @@ class InitReader:
     # -- methods of the class called from __init__ --
     def returns_modules(self, func):
         found = []
-
-        class V(cst.CSTVisitor):
-            def visit_Return(self, n):
-                found.append(n)
-
-            def visit_FunctionDef(self, n):
-                return n is func
-        func.visit(V())
+        visit(func, {cst.Return: found.append, cst.FunctionDef: lambda n: n is func})
         return found or None
 
     def call_method(self, name, node: cst.Call, env, scope, params):
@@ -577,13 +558,7 @@ def _init_kind(node, table, methods) -> str | None:
         if not (isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute) and
                 it.func.attr.value in WEIGHT_ITERATORS):
             return None
-        calls = []
-
-        class V(cst.CSTVisitor):
-            def visit_Call(self, n):
-                calls.append(n)
-                return False
-        node.body.visit(V())
+        calls = nodes_of(node.body, cst.Call, skip=(cst.Call,))
         stmts_ok = _only_init(node.body.body, table, methods)
         if calls and stmts_ok:
             return f"loop over .{it.func.attr.value}() with weight initialisation"
@@ -693,4 +668,4 @@ def _target_names(t) -> list[str]:
 
 
 def _code(node) -> str:
-    return cst.Module([]).code_for_node(node)
+    return node_code(node)

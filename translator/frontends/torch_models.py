@@ -21,6 +21,8 @@ from typing import Any
 
 import libcst as cst
 
+from ..cst_visit import Found, first, skip_node, visit
+from ..cst_walk import node_code
 from ..findings import TranslationError
 from ..ir import UNKNOWN, Sym, Val
 from ..names import ImportTable, canonical_torch, dotted
@@ -36,13 +38,9 @@ HARMLESS = {"inplace", "device"}
 
 
 # torch modules without a Keras counterpart, and what to write instead (in the FWT101 finding).
-_WRITE_OUT = ("write it out with nn.MultiheadAttention, nn.LayerNorm, nn.Linear and nn.Dropout, which translate "
-              "exactly (fixtures/torch_to_keras/transformer_encoder.torch.py)")
+_WRITE_OUT = ("build it from nn.TransformerEncoder and nn.TransformerDecoder (or nn.MultiheadAttention, "
+              "nn.LayerNorm, nn.Linear), which translate exactly (fixtures/torch_to_keras/transformer_encoder.torch.py)")
 NO_RULE_HINTS = {
-    "torch.nn.TransformerEncoderLayer": "Keras has no transformer encoder layer; " + _WRITE_OUT,
-    "torch.nn.TransformerDecoderLayer": "Keras has no transformer decoder layer; " + _WRITE_OUT,
-    "torch.nn.TransformerEncoder": "Keras has no transformer encoder; " + _WRITE_OUT,
-    "torch.nn.TransformerDecoder": "Keras has no transformer decoder; " + _WRITE_OUT,
     "torch.nn.Transformer": "Keras has no transformer model; " + _WRITE_OUT,
 }
 
@@ -80,9 +78,22 @@ class TorchIndex:
                 index.functions.setdefault(_torch_fn_path(rule.torch), rule)
         return index
 
+    @classmethod
+    def of(cls, rules: RuleSet) -> "TorchIndex":
+        """build(rules), once per rule set (rule sets are not changed once loaded)."""
+        got = _INDEXES.get(id(rules))
+        if got is None or got[0] is not rules:
+            if len(_INDEXES) > 8:
+                _INDEXES.clear()
+            got = _INDEXES[id(rules)] = (rules, cls.build(rules))
+        return got[1]
+
     def rules_for_class(self, rules: RuleSet, path: str) -> list[LayerRule]:
         """Every layer rule naming the torch class (conv2d and depthwise_conv2d both name Conv2d)."""
         return [r for r in rules.all_layer_rules() if r.torch == path or path in r.torch_classes]
+
+
+_INDEXES: dict[int, tuple] = {}     # id(rule set) -> (rule set, its TorchIndex)
 
 
 def _torch_fn_path(path: str) -> str:
@@ -93,11 +104,26 @@ def _torch_fn_path(path: str) -> str:
 
 def parse_signature(items: list[str]) -> list[tuple[str, Any]]:
     """[("in_features", REQUIRED), ("bias", True), ...] from a rule's torch_signature."""
+    key = tuple(items)
+    got = _SIGNATURES.get(key)
+    if got is not None:
+        return list(got)
     out = []
     for item in items:
         name, eq, default = item.partition("=")
         out.append((name.strip(), ast.literal_eval(default.strip()) if eq else REQUIRED))
+    if all(_immutable(d) for _, d in out):      # shared defaults must not be changed by a caller
+        _SIGNATURES[key] = tuple(out)
     return out
+
+
+_SIGNATURES: dict[tuple, tuple] = {}
+
+
+def _immutable(value) -> bool:
+    if isinstance(value, tuple):
+        return all(_immutable(v) for v in value)
+    return value is REQUIRED or isinstance(value, (str, int, float, complex, bool, bytes, type(None)))
 
 
 class _Required:
@@ -338,29 +364,20 @@ def methods(cls: cst.ClassDef) -> dict[str, cst.FunctionDef]:
 
 
 def _code(node) -> str:
-    return cst.Module([]).code_for_node(node)
+    return node_code(node)
 
 
 def uses_torch(node: cst.CSTNode, table: ImportTable) -> cst.CSTNode | None:
     """The first name or attribute chain in `node` that resolves to torch, or None."""
-    found: list = []
+    def name(n):
+        if is_torch(resolve(n, table)):
+            raise Found(n)
 
-    class V(cst.CSTVisitor):
-        def visit_Attribute(self, n):
-            if not found and is_torch(resolve(n, table)):
-                found.append(n)
-            elif not found:
-                n.value.visit(self)       # `keras.Sequential`: the attribute name is not a free name
-            return False
+    def attribute(n):
+        if is_torch(resolve(n, table)):
+            raise Found(n)
+        visit(n.value, callbacks)       # `keras.Sequential`: the attribute name is not a free name
+        return False
 
-        def visit_Name(self, n):
-            if not found and is_torch(resolve(n, table)):
-                found.append(n)
-
-        def visit_Import(self, n):
-            return False
-
-        def visit_ImportFrom(self, n):
-            return False
-    node.visit(V())
-    return found[0] if found else None
+    callbacks = {cst.Attribute: attribute, cst.Name: name, cst.Import: skip_node, cst.ImportFrom: skip_node}
+    return first(node, callbacks)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ..cst_walk import node_code
 from ..findings import TranslationError
 from ..values import UNKNOWN, evaluate
 
-_EMPTY = cst.Module([])
-
-
 def code(node: cst.CSTNode) -> str:
-    return _EMPTY.code_for_node(node)
+    return node_code(node)
 
 
 def bind(call: cst.Call, params: tuple[str, ...], what: str, line: int) -> dict[str, cst.BaseExpression]:

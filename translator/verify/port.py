@@ -102,6 +102,8 @@ def pair_layers(keras_model, torch_module, mapping=None, rules=None):
     pairs = []
     if info is not None:
         info = _expand_repeats(info, torch_module)
+        from .port_lists import expand_list_sequences      # Sequentials of lists built in __init__
+        info = expand_list_sequences(info, keras_model, torch_module, by_class, PortError)
         custom = {m.keras_class for m in info.layers if m.rule_id == CUSTOM.id}
         for i, layer in enumerate(_keras_layers(keras_model)):     # custom layer classes of the file
             if type(layer).__name__ in custom:

@@ -84,6 +84,11 @@ class _Porter:
         if rule is not None and is_rnn(tm):     # reached without its Keras parent: one layer only
             port_rnn(self, tm, None, None, path, keras_layer=km)
             return
+        if rule is not None and isinstance(km, (list, tuple)):    # one Keras layer per group
+            from .port_torch_groups import is_grouped_transpose, port_grouped_transpose
+            if is_grouped_transpose(tm, km):
+                port_grouped_transpose(self, tm, km, path)
+                return
         if rule is not None:
             self.leaf(tm, km, path)
             return
@@ -110,6 +115,10 @@ class _Porter:
                 continue
             if type(child).__name__ == "TransformerEncoderLayer":      # one Keras layer per torch sublayer
                 self.encoder_layer(child, km, _keras_attr(name), child_path)
+                continue
+            if type(child).__name__ in ("TransformerEncoder", "TransformerDecoder", "TransformerDecoderLayer"):
+                from .port_torch_transformer import port_transformer      # Keras lists / layers per sublayer
+                port_transformer(self, child, km, _keras_attr(name), child_path)
                 continue
             if is_rnn(child) and _torch_rule(child, self.rules) is not None:    # one Keras layer per torch layer
                 port_rnn(self, child, km, _keras_attr(name), f"{path}.{name}" if path else name)

@@ -24,8 +24,7 @@ def port_rnn(porter, tm, keras_parent, attr: str | None, path: str, keras_layer=
     """Port torch RNN `tm` (at `path`) into the Keras layers `keras_parent.<attr>[_l{i}]`; without a
     parent (`keras_layer` given) only a one-layer module can be ported."""
     from ..backends.keras_hatches_rnn import rnn_layer_attr
-    if getattr(tm, "proj_size", 0):
-        raise PortError(f"torch '{path}': proj_size has no Keras equivalent")
+    proj = getattr(tm, "proj_size", 0)        # a generated LSTMProjCell (port_torch_lstm_proj.py)
     state = {k: v.detach().cpu().numpy() for k, v in tm.state_dict().items()}
     used = set()
     listed = getattr(keras_parent, attr, None) if keras_parent is not None else None
@@ -56,6 +55,10 @@ def port_rnn(porter, tm, keras_parent, attr: str | None, path: str, keras_layer=
             tail = f"_l{i}{suffix}"
             sub = {k[: -len(tail)] + "_l0": v for k, v in state.items() if k.endswith(tail)}
             used |= {k for k in state if k.endswith(tail)}
+            if proj:
+                from .port_torch_lstm_proj import port_proj_direction
+                port_proj_direction(porter, tm, keras_rnn, sub, f"{path}[l{i}{suffix}]")
+                continue
             porter.leaf(tm, keras_rnn, f"{path}[l{i}{suffix}]", state=sub)
     left = set(state) - used
     if left:
