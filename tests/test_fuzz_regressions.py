@@ -220,6 +220,134 @@ CASES = [
         out = layers.AveragePooling2D(3, strides=1, padding='same')(inp)
         model = keras.Model(inp, out)
     """, [((1, 1, 2), "float32")]),
+    # ---- subclass form (translator/fuzz/subclass.py) ----
+    # A Lambda held in an attribute of a subclassed model: FWT901 (internal error: "Lambda layers are
+    # inlined by the forward translator") for 12 of 150 models of `--forms subclass --seed 1`. Fixed
+    # (backends/torch_lambda.py: the inlined Lambda has no module, its __init__ line goes).
+    fixture("subclass-lambda-attribute", """
+        import keras
+
+        class Net(keras.Model):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.lam = keras.layers.Lambda(lambda t: t * 2.0)
+                self.dense = keras.layers.Dense(3)
+
+            def call(self, x):
+                return self.dense(self.lam(x))
+    """, [((4,), "float32")], entry="Net()"),
+    # A Layer class that needs no size (no plan from the first pass) called by the model: with
+    # --layout keep it was translated with the model's layout (permuting its input to channels-first
+    # again) while its caller passes the channels-first tensor it computed natively: a double permute,
+    # silently wrong on square inputs (seed 1 model #23: shapes (2, 1) vs (2, 9)). Fixed
+    # (keras_to_torch.py: a class other classes use is translated natively, as its callers see it).
+    fixture("subclass-nested-block-after-conv-keep-layout", """
+        import keras
+        from keras import layers
+
+        class Block1(keras.layers.Layer):
+            def __init__(self):
+                super().__init__()
+                self.pool = layers.GlobalMaxPooling2D()
+
+            def call(self, x):
+                return self.pool(x)
+
+        class Net(keras.Model):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.conv = layers.Conv2D(2, 1)
+                self.block = Block1()
+
+            def call(self, x):
+                return self.block(self.conv(x))
+    """, [((3, 9, 2), "float32")], entry="Net()"),
+    fixture("subclass-nested-block-square-input-keep-layout", """
+        import keras
+        from keras import layers
+
+        class Block1(keras.layers.Layer):
+            def __init__(self):
+                super().__init__()
+                self.pool = layers.GlobalMaxPooling2D()
+
+            def call(self, x):
+                return self.pool(x)
+
+        class Net(keras.Model):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.conv = layers.Conv2D(4, 1)
+                self.block = Block1()
+
+            def call(self, x):
+                return self.block(self.conv(x))
+    """, [((4, 4, 4), "float32")], entry="Net()"),
+    # SeparableConv2D (torch: an nn.Sequential of depthwise and pointwise convs) as an item of a
+    # keras.Sequential of a list built in __init__: "PortError: 'seq.0': no torch module for Keras layer
+    # 'separable_conv2d'" (seed 1 models #13, #88). Fixed (verify/port_lists.py pairs container rules).
+    fixture("subclass-separable-conv-in-sequential-of-a-list", """
+        import keras
+        from keras import layers
+
+        class Net(keras.Model):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                body = [layers.SeparableConv2D(3, 1, activation='relu'), layers.Conv2D(2, 1)]
+                body.append(layers.SeparableConv2D(3, 2, padding='same', use_bias=False))
+                body.append(layers.BatchNormalization())
+                self.seq = keras.Sequential(body)
+
+            def call(self, x):
+                return self.seq(x)
+    """, [((4, 4, 2), "float32")], entry="Net()"),
+    # A pool with padding='same' whose size is a constructor parameter of a Layer class: the translator
+    # crashed (TypeError: Sym - int in same_pads; seed 1 models #42, #47). Now a finding (the padding
+    # depends on the size), and the model using the class stays Keras with it.
+    fixture("subclass-pool-same-size-from-constructor", """
+        import keras
+        from keras import layers
+
+        class Block(keras.layers.Layer):
+            def __init__(self, size):
+                super().__init__()
+                self.pool = layers.MaxPooling1D(size, strides=1, padding='same')
+
+            def call(self, x):
+                return self.pool(x)
+
+        class Net(keras.Model):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.block = Block(2)
+                self.dense = layers.Dense(3)
+
+            def call(self, x):
+                return self.dense(self.block(x))
+    """, [((5, 2), "float32")], expect="FWT103+FWT202", entry="Net()"),
+    # AdditiveAttention(use_scale=True) in a Layer class: the first pass translates the class for any
+    # channel count and crashed (TypeError: float / Sym, seed 1 model #196). Now FWT302 there, so the
+    # class is specialised to the one shape it is called with, and translates.
+    fixture("subclass-additive-attention-scale-in-a-layer-class", """
+        import keras
+
+        class Block1(keras.layers.Layer):
+            def __init__(self, n, **kwargs):
+                super().__init__(**kwargs)
+                self.att = keras.layers.AdditiveAttention(use_scale=True)
+                self.gru = keras.layers.GRU(n, return_sequences=True)
+
+            def call(self, x):
+                return self.gru(self.att([x, x]))
+
+        class Net(keras.Model):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.block = Block1(n=2)
+
+            def call(self, x):
+                return self.block(x)
+    """, [((5, 4), "float32")], entry="Net()"),
 ]
 
 
@@ -233,7 +361,7 @@ def test_fuzz_regression(source, inputs, expect, entry):
         assert [lo.layout for lo in outcome.layouts] == ["native", "keep"]
     else:
         assert outcome.status == "error", f"{outcome.describe()}\n{outcome.details()}"
-        assert all(lo.codes == [expect] for lo in outcome.layouts), outcome.describe()
+        assert all(lo.codes == sorted(expect.split("+")) for lo in outcome.layouts), outcome.describe()
 
 
 

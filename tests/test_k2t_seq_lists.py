@@ -325,7 +325,7 @@ def test_extend_and_a_literal_start_with_helper_calls():
     (with a local computed from its parameters) as an item: a nested nn.Sequential."""
     result = _ok(EXTEND)
     code = result.code
-    assert "features = [nn.Sequential(nn.ZeroPad2d((1, 1, 1, 1)), nn.Conv2d(3, width, 3, stride=2, " \
+    assert "features = [nn.Sequential(nn.ZeroPad2d(1), nn.Conv2d(3, width, 3, stride=2, " \
            "bias=False)" in code
     assert "features.extend([" in code and "features += [nn.Conv2d(width, 2 * width, 1), nn.ReLU()]" in code
     assert "def conv_bn" not in code          # expanded everywhere: dropped

@@ -89,6 +89,10 @@ CODE_DIFFERENCES: dict[tuple[str, str], str] = {
     ("keras", "dcgan_generator"): "the BatchNormalization after the Dense comes back with axis=1 (its torch "
                                   "BatchNorm1d input's rank is not known without an input shape: axis=1 is "
                                   "exact for (N, C) and (N, C, L) alike) where the original has axis=-1",
+    ("keras", "mobilenet_v2_keras"): "DepthwiseConv2D comes back as Conv2D(filters=C, groups=C): torch has one "
+                                     "nn.Conv2d for both (groups=in_channels); in InvertedResidual its channels are "
+                                     "`hidden if expand_ratio != 1 else in_channels`, so the torch -> Keras hop "
+                                     "writes the grouped Conv2D it reads (exact, same weights)",
     ("torch", "gru_encoder"): "nn.GRU(num_layers=2, dropout=0.1), time-major, comes back as two batch_first "
                               "nn.GRU layers: Keras has one layer per recurrent layer (the dropout between "
                               "them a Dropout layer), and the interface permutes (T, N) <-> (N, T)",
@@ -404,7 +408,7 @@ def test_helpers_returning_layers_in_a_subclassed_model():
     result = translate_source(HELPERS, to="torch", input_shape=(12, 12, 3))
     assert not [f for f in result.findings if f.needs_attention], [f.format() for f in result.findings]
     assert "def conv3x3" not in result.code and "def conv_block" not in result.code and "keras" not in result.code
-    assert "nn.Sequential(nn.ZeroPad2d((1, 1, 1, 1)), nn.Conv2d(3, 8, 3, stride=2, bias=False))" in result.code
+    assert "nn.Sequential(nn.ZeroPad2d(1), nn.Conv2d(3, 8, 3, stride=2, bias=False))" in result.code
     assert "F.max_pool2d(" in result.code and "F.avg_pool2d(" in result.code
     check(HELPERS, [img(12, 12, 3)], entry="Net()", input_shape=(12, 12, 3), model_name="Net")
 

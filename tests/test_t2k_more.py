@@ -1,6 +1,8 @@
-"""PyTorch -> Keras: nn.TransformerEncoder stacks, grouped transposed convolutions, LSTM projections and
-float (additive) attention masks (translator/backends/keras_hatches_transformer.py,
-keras_hatches_conv_groups.py, keras_hatches_lstm_proj.py, keras_ops_nn.py).
+"""PyTorch -> Keras: nn.TransformerEncoder / TransformerDecoder(Layer), grouped transposed convolutions,
+LSTM projections and float (additive) attention masks (translator/backends/keras_hatches_transformer.py,
+keras_hatches_conv_groups.py, keras_hatches_lstm_proj.py, keras_hatches_mha_additive.py,
+keras_ops_masks.py; ports: translator/verify/port_torch_transformer.py, port_torch_listed.py,
+port_torch_groups.py, port_torch_lstm_proj.py).
 
 Each case builds the torch module, gives EVERY weight a random value of its own (the copies of a
 TransformerEncoder start equal in torch, and the groups of a convolution must not be told apart by
@@ -21,11 +23,12 @@ import pytest
 from test_torch_to_keras import ATOL, _np_inputs, model_source
 from translator import translate_source
 from translator.findings import ERROR
+from translator.verify.port_torch import randomize_torch
 
 pytestmark = pytest.mark.filterwarnings("ignore:enable_nested_tensor is True:UserWarning",
                                         "ignore:The PyTorch API of nested tensors:UserWarning",
                                         "ignore:LSTM with projections is not supported with oneDNN:UserWarning",
-                                        "ignore:Support for mismatched src_key_padding_mask:UserWarning",
+                                        "ignore:Support for mismatched:UserWarning",
                                         "ignore:keyword argument `m.._value` is deprecated:FutureWarning")
 
 SEQ = (2, 5, 8)
@@ -35,19 +38,12 @@ def _randomize_all(module, seed: int = 0) -> None:
     """randomize_torch, then a different perturbation of every matrix / kernel (copies made equal by
     torch's deepcopy become distinct)."""
     import torch
-    from translator.verify import port_torch
-    _ORIGINAL(module, seed)
+    randomize_torch(module, seed)
     g = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         for _, p in module.named_parameters():
             if p.dim() >= 2:
                 p.add_(torch.randn(p.shape, generator=g) * 0.2)
-
-
-try:
-    from translator.verify.port_torch import randomize_torch as _ORIGINAL
-except ImportError:           # pragma: no cover
-    _ORIGINAL = None
 
 
 @pytest.fixture
@@ -272,6 +268,26 @@ MASK_CASES = [
      "x", [(5, 2, 8)], ["keras.ops.logical_not(mask < 0)"]),
     ("encoder-layer-full-neg-inf-method-triu", "self.enc = nn.TransformerEncoderLayer(8, 2, 16)",
      "m = torch.full((5, 5), -float('inf')).triu(1)\ny = self.enc(x, src_mask=m)\nreturn y", "x", [(5, 2, 8)], []),
+    ("mha-float-mask-input-weights", "self.attn = nn.MultiheadAttention(8, 2, batch_first=True)",
+     "out, w = self.attn(x, x, x, attn_mask=m)\nreturn out, w", "x, m", [SEQ, (5, 5)],
+     ['"query": layers.EinsumDense("abc,cde->abde", output_shape=(None, 2, 4), bias_axes="de")',
+      'w = keras.ops.softmax(keras.ops.einsum("aecd,abcd->acbe", self.attn["key"](x), self.attn["query"](x) * 4 '
+      '** -0.5) + (keras.ops.where(m, float("-inf"), 0.0) if keras.backend.standardize_dtype(m.dtype) == "bool" '
+      'else m), axis=-1)', "w = keras.ops.mean(w, axis=1)"]),
+    ("mha-float-mask-seq-first-kdim-padding-no-bias-dropout",
+     "self.attn = nn.MultiheadAttention(8, 4, dropout=0.2, bias=False, kdim=6, vdim=5)",
+     "pad = torch.arange(6)[None, :] >= 6 - 2 * torch.arange(2)[:, None]\n"
+     "bias = torch.arange(4)[:, None] * 0.3 - torch.arange(6)[None, :] * 0.2\n"
+     "out, w = self.attn(q, k, v, key_padding_mask=pad, attn_mask=bias, average_attn_weights=False)\n"
+     "return out, w", "q, k, v", [(4, 2, 8), (6, 2, 6), (6, 2, 5)],
+     ["self.attn_dropout = layers.Dropout(0.2)", "keras.ops.where(pad, float(\"-inf\"), 0.0)[:, None, None, :]",
+      "out = keras.ops.transpose(self.attn[\"output\"](keras.ops.einsum("]),
+    ("mha-mask-dtype-unknown-bool-input", "self.attn = nn.MultiheadAttention(8, 2, batch_first=True)",
+     "return self.attn(q, kv, kv, attn_mask=m)[0]", "q, kv, m", [SEQ, (2, 6, 8), ("bool", (5, 6), 2)],
+     ["if keras.backend.standardize_dtype(m.dtype) == \"bool\" else m"]),
+    ("mha-float-mask-index", "self.attn = nn.MultiheadAttention(8, 2, batch_first=True)",
+     "m = x[0, :, :5] * 0.5\nreturn self.attn(x, x, x, attn_mask=m)[0] + self.attn(x, x, x, attn_mask=m)[1].sum()",
+     "x", [SEQ], []),
     ("encoder-layer-square-subsequent-mask", "self.enc = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True)",
      "y = self.enc(x, src_mask=nn.Transformer.generate_square_subsequent_mask(5))\nreturn y", "x", [SEQ], []),
 ]
@@ -287,8 +303,8 @@ def test_float_attention_masks_numeric(distinct_weights, init, forward, params, 
 # ---- not translated: left as they were, with a finding --------------------------------------------
 
 UNSUPPORTED = [
-    ("mha-float-mask-input", "self.attn = nn.MultiheadAttention(8, 2, batch_first=True)",
-     "return self.attn(x, x, x, attn_mask=m)[0]", "x, m", "FWT202", "float (additive) mask"),
+    ("mha-float-mask-per-head", "self.attn = nn.MultiheadAttention(8, 2, batch_first=True)",
+     "return self.attn(x, x, x, attn_mask=torch.zeros(4, 5, 5))[0]", "x", "FWT202", "3-D attn_mask"),
     ("encoder-stack-float-mask", "self.enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, batch_first=True),"
      " 2)", "y = self.enc(x, mask=torch.zeros(5, 5))\nreturn y", "x", "FWT202", "float (additive) mask"),
     ("encoder-stack-no-layers", "self.enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2), 0)",
@@ -387,3 +403,19 @@ def test_blocks_with_constructor_parameters(distinct_weights):
     ported = [t for t, _ in comparison.ported]
     assert any("encoder.enc.layers.2." in t for t in ported) and any("decoder.dec.layers.1." in t for t in ported)
     assert any("encoder.up[group 1]" in t for t in ported), ported
+
+
+def test_translation_imports_no_framework():
+    import subprocess
+    import sys
+    src = BLOCKS + "\n\nclass Att(nn.Module):\n    def __init__(self):\n        super().__init__()\n" \
+        "        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)\n\n    def forward(self, x, m):\n" \
+        "        return self.attn(x, x, x, attn_mask=m)[0]\n"
+    code = ("import sys\nfrom translator import translate_source\n"
+            f"r = translate_source({src!r}, to='keras')\n"
+            "assert 'class Att(keras.Model)' in r.code and 'LSTMProjCell' in r.code, r.code\n"
+            "assert not [f for f in r.findings if f.severity == 'error'], r.findings\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'tensorflow', 'keras'))\n"
+            "assert not bad, bad\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -277,8 +277,6 @@ def test_multihead_attention_numeric(init, forward, params, shapes, snippets):
 
 
 UNSUPPORTED = [
-    ("float-attn-mask", "self.attn = nn.MultiheadAttention(8, 2, batch_first=True)",
-     "m = torch.zeros(5, 5)\nreturn self.attn(x, x, x, attn_mask=m)[0]", "FWT202"),
     ("mha-weights-not-computed", "self.attn = nn.MultiheadAttention(8, 2, batch_first=True)",
      "out, w = self.attn(x, x, x, need_weights=False)\nreturn out + w.sum()", "FWT202"),
     ("add-bias-kv", "self.attn = nn.MultiheadAttention(8, 2, add_bias_kv=True, batch_first=True)",

@@ -6,6 +6,9 @@ enter a node's children when its callback returns False -- what `node.visit(V())
 of the cost: libcst's visitor dispatches on every node and every field (whitespace and tokens
 included) by attribute look-up. Whitespace, comments and tokens are not entered (cst_walk's code
 fields), so callbacks can be registered only for node types that can hold code.
+
+`same_tree` / `same_code` / `CodeOf` compare trees by their code without generating it when the trees
+are equal (the translators key records and check consistency by code).
 """
 from __future__ import annotations
 
@@ -88,19 +91,28 @@ _ALL_FIELDS: dict[type, tuple[str, ...]] = {}
 def same_tree(a, b) -> bool:
     """True when a and b are equal trees: the same node types with equal fields, whitespace included
     (so their code is the same). Shared subtrees are not entered. False does not mean the code differs."""
-    if a is b:
-        return True
-    kind = type(a)
-    if kind is not type(b):
-        return False
-    if kind is tuple or kind is list:
-        return len(a) == len(b) and all(same_tree(x, y) for x, y in zip(a, b))
-    if _IS_NODE.get(kind) or _is_node(a):
-        names = _ALL_FIELDS.get(kind)
-        if names is None:
-            names = _ALL_FIELDS[kind] = tuple(f.name for f in dataclasses.fields(kind))
-        return all(same_tree(getattr(a, n), getattr(b, n)) for n in names)
-    return a == b
+    stack = [(a, b)]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    while stack:
+        x, y = pop()
+        if x is y:
+            continue
+        kind = type(x)
+        if kind is not type(y):
+            return False
+        if kind is tuple or kind is list:
+            if len(x) != len(y):
+                return False
+            extend(zip(x, y))
+        elif _IS_NODE.get(kind) or _is_node(x):
+            names = _ALL_FIELDS.get(kind)
+            if names is None:
+                names = _ALL_FIELDS[kind] = tuple(f.name for f in dataclasses.fields(kind))
+            for name in names:
+                push((getattr(x, name), getattr(y, name)))
+        elif x != y:
+            return False
+    return True
 
 
 def same_code(a: cst.CSTNode, b: cst.CSTNode) -> bool:

@@ -153,7 +153,9 @@ class KerasToTorch:
             elif id(stmt) in removed:
                 continue
             elif func is None and isinstance(stmt, cst.FunctionDef):
-                out += self.function(stmt)
+                from .frontends.keras_builders import used_only_in_classes    # inlined in __init__ instead
+                out += [stmt] if used_only_in_classes(stmt, self.module, self.table, self.keras_classes) \
+                    else self.function(stmt)
             elif isinstance(stmt, cst.ClassDef) and keras_base(stmt, self.table):
                 out += self.subclass(stmt)
             else:
@@ -340,8 +342,9 @@ class KerasToTorch:
                 elif cls.name.value in self.class_channels:
                     rank, param = self.class_channels[cls.name.value]
                     done = translator.translate(symbolic_rank=rank, layout="native", channel_param=param)
-                else:
-                    done = translator.translate(symbolic_rank=rank, layout="native" if rank else None)
+                else:       # a class that other classes call as a layer: native, as its callers see it
+                    native = rank or self.used_as_layer(cls.name.value)
+                    done = translator.translate(symbolic_rank=rank, layout="native" if native else None)
         except TranslationError as err:
             self.fail(err, line_of(cls))
             self.failed_classes.add(cls.name.value)
@@ -355,6 +358,10 @@ class KerasToTorch:
             self.finding(code, message, line)
         self.model_classes.add(cls.name.value)
         return [new_cls]
+
+    def used_as_layer(self, name: str) -> bool:
+        """Another Keras class of the file names this one (custom_outputs translates it natively there)."""
+        return any(name in used_names(other) for key, other in self.keras_classes.items() if key != name)
 
     # ---- custom layer classes used as layers ------------------------------------------------------------
     def custom_outputs(self, class_name: str, ctor: cst.Call, in_metas: list, scope: dict):

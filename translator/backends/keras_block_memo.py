@@ -84,7 +84,7 @@ class _Snapshot:
                 return None
         for name, value in now.items():
             old, copy = self.attrs.get(name, (None, None))
-            if isinstance(value, dict) and (copy is None or isinstance(copy, dict)):
+            if isinstance(value, dict) and (name not in self.attrs or isinstance(copy, dict)):
                 copy = copy or {}
                 if any(k not in value for k in copy) or list(value)[:len(copy)] != list(copy):
                     return None
@@ -105,7 +105,7 @@ class _Snapshot:
         writes.sites, writes.failed_sites = r.sites - sites, r.failed_sites - failed
         for name, value in vars(driver.refs).items():
             old, copy = self.refs.get(name, (None, None))
-            if isinstance(value, set) and (copy is None or isinstance(copy, set)):
+            if isinstance(value, set) and (name not in self.refs or isinstance(copy, set)):
                 copy = copy or set()
                 if not copy <= value:
                     return None
@@ -161,6 +161,7 @@ class BlockMemo:
         self.driver = driver
         self.entries: dict[str, list[_Entry]] = {}
         self._reach: dict[str, tuple] = {}
+        self._graph = None
 
     def translate(self, name: str, cls: cst.ClassDef, metas: list, ctx):
         """(ClassTranslation, (new class, wanted metas, output metas, sites)) of block `name` for `metas`."""
@@ -186,7 +187,7 @@ class BlockMemo:
         return tr, result
 
     def state(self, name: str) -> list:
-        """What the translation of block `name` can read of the driver: [(attribute, items)]."""
+        """What the translation of block `name` can read of the driver: [(attribute, kind, payload)]."""
         reached, unreached = self.reach(name)
         out = []
         for attr, value in vars(self.driver).items():
@@ -198,12 +199,27 @@ class BlockMemo:
                     items = [(k, v) for k, v in items if k not in unreached]
                 elif attr in NAME_KEYED:
                     items = [(k, v) for k, v in items if k in reached]
-                out.append((attr, tuple(items)))
+                out.append((attr, "dict", tuple(items)))
             elif isinstance(value, (list, set)):
-                out.append((attr, tuple(value)))
+                out.append((attr, "items", tuple(value)))
             else:
-                out.append((attr, value))
+                out.append((attr, "value", value))
         return out
+
+    def graph(self) -> tuple[dict, dict, dict]:
+        """(the file's classes and helpers by name, the names each holds, module-level statements by the
+        names they bind)."""
+        if self._graph is None:
+            driver = self.driver
+            defs = {**driver.helpers, **driver.classes}
+            names = {n: _names(node) for n, node in defs.items()}
+            binders: dict[str, list] = {}
+            for s in driver.module.body:
+                if not (isinstance(s, (cst.ClassDef, cst.FunctionDef)) and defs.get(s.name.value) is s):
+                    for b in _bound(s):
+                        binders.setdefault(b, []).append(s)
+            self._graph = (defs, names, binders)
+        return self._graph
 
     def reach(self, name: str) -> tuple[set[str], set[int]]:
         """(the file's classes and helpers that block `name` reaches; ids of the nodes of those it does not
@@ -212,14 +228,7 @@ class BlockMemo:
         its translation (unless it reaches itself)."""
         got = self._reach.get(name)
         if got is None:
-            driver = self.driver
-            defs = {**driver.helpers, **driver.classes}
-            names = {n: _names(node) for n, node in defs.items()}
-            binders: dict[str, list] = {}          # name -> module-level statements binding it
-            for s in driver.module.body:
-                if not (isinstance(s, (cst.ClassDef, cst.FunctionDef)) and defs.get(s.name.value) is s):
-                    for b in _bound(s):
-                        binders.setdefault(b, []).append(s)
+            defs, names, binders = self.graph()
             seen, todo = set(), list(names[name])
             while todo:
                 n = todo.pop()
@@ -273,20 +282,18 @@ def _node_ids(node) -> set[int]:
 
 
 def _same_state(a: list, b: list) -> bool:
+    """Two BlockMemo.state results alike: dict keys equal and values identical, items and values _same."""
     if len(a) != len(b):
         return False
-    for (name_a, va), (name_b, vb) in zip(a, b):
-        if name_a != name_b:
+    for (name_a, kind_a, pa), (name_b, kind_b, pb) in zip(a, b):
+        if name_a != name_b or kind_a != kind_b:
             return False
-        if type(va) is tuple and type(vb) is tuple:
-            if len(va) != len(vb):
+        if kind_a == "dict":
+            if len(pa) != len(pb) or not all(_same(ka, kb) and va is vb for (ka, va), (kb, vb) in zip(pa, pb)):
                 return False
-            for x, y in zip(va, vb):
-                if type(x) is tuple and type(y) is tuple and len(x) == 2 == len(y):     # a dict entry
-                    if not (_same(x[0], y[0]) and x[1] is y[1]):
-                        return False
-                elif not _same(x, y):
-                    return False
-        elif not _same(va, vb):
+        elif kind_a == "items":
+            if not _same_items(pa, pb):
+                return False
+        elif not _same(pa, pb):
             return False
     return True

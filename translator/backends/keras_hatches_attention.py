@@ -14,7 +14,9 @@ infers the key and value sizes from its inputs).
 
 Masks: torch's boolean `key_padding_mask` (N, S) and `attn_mask` (L, S) mean "may NOT attend";
 Keras' `attention_mask` means "may attend": both are inverted and combined. A float (additive) mask
-has no Keras counterpart (FWT202), except one known to hold only 0 and -inf
+has no Keras counterpart: an nn.MultiheadAttention call with one gets the attention written out
+(keras_hatches_mha_additive.py); the transformer layers report it (FWT202). Except one known to hold
+only 0 and -inf
 (nn.Transformer.generate_square_subsequent_mask, torch.full(-inf).triu(1): keras_ops_masks.py), which
 is the boolean mask `m < 0`; a mask is taken as boolean when the translation knows its dtype
 (a comparison, `.bool()`, `dtype=torch.bool`). nn.TransformerEncoder / nn.TransformerDecoder(Layer):
@@ -34,6 +36,7 @@ from ..ir import UNKNOWN, Sym
 from ..positions import line_of
 from .keras_code import Meta, call, code, node_of, tensor
 from .keras_forward_ops import BOOL, OpCall, module_call, paren, subscript
+from .keras_hatches_mha_additive import FloatMask, apply_additive
 from .keras_layers import Applied, LeafContext, check_rest, keras_hatch, layer_step
 
 CALL_PARAMS = ["query", "key", "value", "key_padding_mask", "need_weights", "attn_mask", "average_attn_weights",
@@ -144,10 +147,11 @@ def _mask(c: OpCall, node, what):
     n, m = c.same(*c.tensor(node, what))
     if m.info == NEG_INF_MASK:        # nn.Transformer.generate_square_subsequent_mask: 0 / -inf
         return neg_inf_as_boolean(n), m.with_(info=BOOL)
-    if m.info != BOOL:
-        c.fail("FWT202", f"{what} whose dtype is not known to be bool: a float (additive) mask has no "
-                         "keras.layers.MultiHeadAttention equivalent (a mask of 0 and -inf: pass `mask.bool()` or "
-                         "nn.Transformer.generate_square_subsequent_mask(...), which translate)")
+    if m.info != BOOL:           # nn.MultiheadAttention catches it (keras_hatches_mha_additive.py)
+        raise FloatMask("FWT202", f"{c.what}: {what} whose dtype is not known to be bool: a float (additive) mask "
+                                  "has no keras.layers.MultiHeadAttention equivalent (a mask of 0 and -inf: pass "
+                                  "`mask.bool()` or nn.Transformer.generate_square_subsequent_mask(...), which "
+                                  "translate)", c.line)
     return n, m
 
 
@@ -174,6 +178,10 @@ def apply_multi_head_attention(ft, attr: str, spec, node: cst.Call):
         q, k, v = (call(ft.refs.ops("transpose"), [n, node_of((1, 0, 2))]) for n in (q, k, v))
     kwargs = [] if same_kv else [("key", k)]
     masks = []
+    try:
+        _mask_metas(c, b)
+    except FloatMask:           # the attention written out with the mask added (keras_hatches_mha_additive.py)
+        return apply_additive(ft, attr, spec, node, CALL_PARAMS)
     if b.get("key_padding_mask") is not None and not _none(b["key_padding_mask"]):
         pad, _ = _mask(c, b["key_padding_mask"], "key_padding_mask")
         inv = call(ft.refs.ops("logical_not"), [pad])
@@ -195,6 +203,13 @@ def apply_multi_head_attention(ft, attr: str, spec, node: cst.Call):
     result = _AttentionResult(ft, func, [q, v], kwargs, out_meta, need, average, batch_first, line_of(node))
     ft.cls.record_leaf(attr, spec, applied)
     return cst.Name("_"), Meta(kind="lazy", info=result)
+
+
+def _mask_metas(c: OpCall, b: dict) -> None:
+    """FloatMask when a mask of the call is not known to be boolean."""
+    for name in ("key_padding_mask", "attn_mask"):
+        if b.get(name) is not None and not _none(b[name]):
+            _mask(c, b[name], name)
 
 
 def _none(node) -> bool:

@@ -245,6 +245,9 @@ class ForwardTranslator:
                 emission = emit_layer(ctx)
             except ShapeUnknown as exc:
                 raise TranslationError("FWT302", str(exc), layer.line) from None
+            except ShapeError as exc:     # an input of a rank the layer cannot take (e.g. --input-shape)
+                raise TranslationError("FWT302", f"{layer.keras_class}: {exc} for an input of shape "
+                                       f"{metas[0].shape if metas else None}", layer.line) from None
             for code, message in emission.notes:
                 self.notes.append((code, message, layer.line))
             self.emissions[id(layer)] = (emission, ctx)
@@ -419,6 +422,9 @@ class ForwardTranslator:
         """A call of a Keras layer/model class defined in this file: `self.block(x)` or `Block(32)(x)`."""
         from ..names import dotted
         ref = self.custom_refs.get(dotted(func) or "")
+        if ref is None and isinstance(func, cst.Subscript):      # self.blocks[0](x): torch_forward_lists
+            from .torch_forward_lists import custom_item
+            ref = custom_item(self, func)
         if ref is None and isinstance(func, cst.Call) and isinstance(func.func, cst.Name) \
                 and func.func.value in self.custom_classes:
             ref = CustomRef(self.unique_attr(snake(func.func.value)), func.func.value, func, line_of(func))
@@ -729,11 +735,17 @@ class ForwardTranslator:
         """Folded constant assignments that nothing in forward reads any more (they sized layers)."""
         from ..names import used_names
         out = []
+        names: dict[int, set] = {}      # index -> the names its statement uses (a comment move keeps them)
+
+        def names_of(j: int) -> set:
+            if j not in names:
+                names[j] = used_names(body[j])
+            return names[j]
         for i, stmt in enumerate(body):
             small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 else None
             if small is not None and id(small) in self.folded:
                 name = small.targets[0].target.value
-                if not any(name in used_names(other) for j, other in enumerate(body) if j != i):
+                if not any(name in names_of(j) for j in range(len(body)) if j != i):
                     if stmt.leading_lines and i + 1 < len(body):      # keep its comments
                         body[i + 1] = body[i + 1].with_changes(
                             leading_lines=list(stmt.leading_lines) + list(body[i + 1].leading_lines))

@@ -106,6 +106,25 @@ def list_expr(ft, node):
     return node, metas[i]
 
 
+def custom_item(ft, node: cst.Subscript):
+    """`self.blocks[0]` / `self.blocks[-1]` (a constant index) of a layer list holding instances of the
+    file's classes: that instance, called through the same subscript in torch (an nn.ModuleList item);
+    None when the node is no such item."""
+    from .torch_forward import CustomRef
+    group = ft.layer_lists.get(dotted(node.value) or "")
+    if not group or len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
+        return None
+    if len(group) > 1 and group[0] is group[-1]:
+        raise TranslationError("FWT103", f"{node_code(node)}: an item of a layer list whose length is not "
+                               "known here", line_of(node))
+    i = evaluate(node.slice[0].slice.value, ft.scope)
+    if not isinstance(i, int) or isinstance(i, bool) or not -len(group) <= i < len(group) or \
+            not isinstance(group[i], CustomRef):
+        return None
+    group[i].ref = node
+    return group[i]
+
+
 def list_argument(op, name: str):
     """A list of tensors passed by name where an op takes a list (`keras.ops.concatenate(features)`):
     (the name, the metas of its tensors), or None when the argument is not such a name."""

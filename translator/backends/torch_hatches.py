@@ -104,6 +104,9 @@ def pool(ctx: LayerContext) -> Emission:
     if strides_arg is not None and tuple(strides) != tuple(kernel):
         overrides["stride"] = _compact(tuple(strides))
     if ctx.arg("padding") == "same":
+        if not all(is_int(v) for v in tuple(kernel) + tuple(strides)):   # e.g. Block(pool) of a class
+            raise TranslationError("FWT202", f"{ctx.layer.keras_class}: padding='same' with a pool size or "
+                                   "stride that is not a constant: the padding depends on it", ctx.layer.line)
         pads = _same_padding(ctx, kernel, strides, (1,) * rank)
         spatial = _spatial(ctx) or ()
         if is_avg and rank == 3 and any(is_int(n) and n < k for n, k in zip(spatial, kernel)):

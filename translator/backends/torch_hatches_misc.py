@@ -334,6 +334,9 @@ def _attention(ctx: LayerContext, mode: str) -> Emission:
     params = {}
     if use_scale and mode == "additive":
         dim = ctx.channels()
+        if not is_int(dim):                # e.g. a class translated for any channel count (fuzz, subclass)
+            raise TranslationError("FWT302", f"{ctx.layer.keras_class}(use_scale=True) needs a known channel "
+                                   "count", ctx.layer.line)
         limit = math.sqrt(3.0 / dim)       # Keras glorot_uniform on a (dim,) vector
         params["scale"] = meth(fn(ctx, "torch.empty", dim), "uniform_", -limit, limit)
     elif use_scale:

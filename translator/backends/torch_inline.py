@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ..cst_walk import find_all, transform
+from ..cst_walk import find_all, node_code, transform
 from ..findings import TranslationError
 from ..ir import UNKNOWN
 from ..positions import line_of
@@ -90,8 +90,8 @@ def bind_call(func: cst.FunctionDef, node: cst.Call) -> dict[str, cst.BaseExpres
 
 def inline_call(ft, func: cst.FunctionDef, node: cst.Call, result_name: str | None):
     """Statements computing the helper's result into a name; returns (statements, result name, meta)."""
-    body = [s for s in func.body.body if not _is_docstring(s)]
-    if not body or not _is_return(body[-1]) or any(_has_return(s) for s in body[:-1]):
+    body, inlinable, reassigned = _helper_facts(ft, func)
+    if not inlinable:
         raise TranslationError("FWT103", f"helper '{func.name.value}' must end with its only return "
                                "statement to be inlined", line_of(node))
     bound = bind_call(func, node)
@@ -103,7 +103,6 @@ def inline_call(ft, func: cst.FunctionDef, node: cst.Call, result_name: str | No
             tensor_params[name] = (expr, meta)
         else:
             value_params[name] = (evaluate(arg, ft.scope), arg)
-    reassigned = _assigned(body)
     mapping = {name: expr.value for name, (expr, _) in tensor_params.items()
                if isinstance(expr, cst.Name) and name not in reassigned}
     for name in sorted((reassigned | set(tensor_params)) - set(mapping)):
@@ -137,11 +136,23 @@ def inline_call(ft, func: cst.FunctionDef, node: cst.Call, result_name: str | No
         statements = ft.block(renamed[:-1] + [final])
     finally:
         ft.scope = saved
-    comment = cst.EmptyLine(comment=cst.Comment(f"# {cst.Module([]).code_for_node(node)}"))
+    comment = cst.EmptyLine(comment=cst.Comment(f"# {node_code(node)}"))
     out = pre + statements
     if out:
         out[0] = out[0].with_changes(leading_lines=[comment] + list(out[0].leading_lines))
     return out, result, ft.env.get(result)
+
+
+def _helper_facts(ft, func: cst.FunctionDef) -> tuple[list, bool, set[str]]:
+    """(body without docstring, whether its only return ends it, names it assigns), once per helper and
+    forward pass (kept on the ForwardTranslator: it holds the helpers, so their ids stay theirs)."""
+    facts = ft.__dict__.setdefault("_helper_facts", {})
+    entry = facts.get(id(func))
+    if entry is None:
+        body = [s for s in func.body.body if not _is_docstring(s)]
+        inlinable = bool(body) and _is_return(body[-1]) and not any(_has_return(s) for s in body[:-1])
+        entry = facts[id(func)] = (func, body, inlinable, _assigned(body) if inlinable else set())
+    return entry[1], entry[2], entry[3]
 
 
 def _is_docstring(stmt) -> bool:

@@ -8,9 +8,13 @@ and an entry is never changed once set, so when every input has one, `next_layou
 what the whole pass would give: the rest of the pass is thrown away in any case, and is skipped.
 
 Used where each pass has its own ForwardTranslator (a Sequential/Functional site). The pass's other
-effects that outlive it are memoised translations of the file's layer classes (the next pass asks for
-the same ones) and imports, of which only those the output uses are written. A pass that fails after
-a skipped one is not trusted: the caller runs every pass in full again, as without skipping.
+effects that outlive it: memoised translations of the file's layer classes and records of how they are
+called (call_sites, call_bindings), which the next pass asks for and records again for the same calls
+(and which are read as sets), and imports, of which only those the output uses are written. A pass
+that fails after a skipped one is not trusted: the caller runs every pass in full again, as without
+skipping. (What is not reproduced: a skipped rest that would have failed, on the layouts the next pass
+corrects, while the next pass succeeds -- then the model is translated, by that next pass, where the
+full first pass would have left it as it was.)
 """
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 Its layers are applied in turn like any other layers (sizes and layouts flow through them); each must
 come out as one torch module call, possibly wrapped in an activation or a flatten, which then become
-modules of their own in the nn.Sequential. Anything else (a padding, a layout change inside) is FWT103.
+modules of their own in the nn.Sequential (a zero `F.pad` before the module call -- a strided 'same'
+convolution -- an nn.ZeroPad2d before it). Anything else (a layout change inside) is FWT103.
 """
 from __future__ import annotations
 
@@ -64,6 +65,28 @@ def _unwrap(expr, module_ref: str, imports):
         return None, False
 
 
+def split_pre_pad(expr, module_ref: str, imports):
+    """(expression, pad module or None): a module called on `F.pad(<input>, (constant pads))` (a strided
+    'same' convolution) -> the call on the input itself and nn.ZeroPadNd((pads)) to put before it."""
+    found = []
+
+    class _Split(cst.CSTTransformer):
+        def leave_Call(self, original, updated):
+            if node_code(updated.func) == module_ref and len(updated.args) == 1 and not found:
+                inner = updated.args[0].value
+                text = dotted(inner.func) if isinstance(inner, cst.Call) else None
+                pad = _zero_pad_module(inner, text, imports) if text else None
+                if pad is not None:
+                    found.append(pad)
+                    return updated.with_changes(args=[updated.args[0].with_changes(value=inner.args[0].value)])
+            return updated
+
+    if not isinstance(expr, cst.Call):
+        return expr, None
+    new = expr.visit(_Split())
+    return (new, found[0]) if found else (expr, None)
+
+
 def _zero_pad_module(expr, text, imports):
     """`F.pad(<input>, (constant pads))` with zeros -> nn.ZeroPad1d/2d/3d((pads)), else None."""
     if text not in ("F.pad", "torch.nn.functional.pad") or len(expr.args) != 2 or \
@@ -73,7 +96,11 @@ def _zero_pad_module(expr, text, imports):
     if not isinstance(pads, cst.Tuple) or len(pads.elements) not in (2, 4, 6) or \
             not all(isinstance(e.value, cst.Integer) for e in pads.elements):
         return None
-    return cst.Call(imports.ref(f"torch.nn.ZeroPad{len(pads.elements) // 2}d"), [cst.Arg(pads)])
+    n = len(pads.elements) // 2
+    values = {e.value.evaluated_value for e in pads.elements}
+    if len(values) == 1:                           # the same pad on every side: nn.ZeroPad2d(1)
+        pads = cst.Integer(str(values.pop()))
+    return cst.Call(imports.ref(f"torch.nn.ZeroPad{n}d"), [cst.Arg(pads)])
 
 
 def apply_sequence(ft, seq: LayerSequence, node: cst.Call):
@@ -95,10 +122,13 @@ def apply_sequence(ft, seq: LayerSequence, node: cst.Call):
         if ft.pending:
             raise TranslationError("FWT103", f"self.{seq.attr}: {layer.keras_class} needs a layout change "
                                    "inside the Sequential", layer.line)
+        out, pre = split_pre_pad(out, node_code(ft.self_ref(layer.attr)), ft.imports)
         wrappers, has_module = _unwrap(out, node_code(ft.self_ref(layer.attr)), ft.imports)
         if wrappers is None:
             raise TranslationError("FWT103", f"self.{seq.attr}: {layer.keras_class} is not a plain torch "
                                    "module call, so it cannot go in an nn.Sequential", layer.line)
+        if pre is not None:
+            modules.append((None, pre))
         if has_module:
             modules.append((layer, None))
         modules += [(None, w) for w in wrappers]

@@ -161,7 +161,8 @@ class SubclassTranslator:
 
     def __init__(self, owner: "KerasToTorch", cls: cst.ClassDef, imports=None):
         self.owner = owner
-        self.cls = cls
+        from .keras_builders import inline_builders      # self.s1 = make_stage(...): its list code inlined
+        self.cls = inline_builders(owner, cls)
         self.line = line_of(cls)
         self.imports = imports or owner.imports
 

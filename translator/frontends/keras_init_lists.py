@@ -1,5 +1,11 @@
 """Layer lists built with append() in a Keras __init__ -> nn.ModuleList, appended in the same loops.
 
+Also grown with `extend([...])` / `+= [...]` (each item written is one site), and list attributes set to
+a literal list or a one-`for` comprehension of the file's layer classes (`nn.ModuleList([...])`; a plain
+Python list would hold modules torch does not register). A size no local holds may be written as an
+argument of an append() of the loop that holds it in every iteration (`base * 2 ** (level + 1)`, the
+U-Net decoder's upsampling input).
+
     self.downs = []                                   self.downs = nn.ModuleList()
     channels = width                                  channels = width
     for i in range(depth):                            for i in range(depth):
@@ -181,7 +187,7 @@ class Appended:
     """One layer appended to a list attribute: the argument of append() and the locals at that point."""
     call: cst.Call
     env: dict
-    site: int             # id of the append() call in the source (one per source line, many iterations)
+    site: int             # id of the item's node in the source (one per item written, many iterations)
 
 
 @dataclass
@@ -194,22 +200,46 @@ class InitRun:
     produced: dict = field(default_factory=dict)    # id(top-level statement) -> [(attr, index)] it appended
 
 
-def appended_lists(init: cst.FunctionDef | None) -> set[str]:
-    """Attributes of `self` set to `[]` and appended to in __init__ (cheap syntactic test)."""
+def appended_lists(init: cst.FunctionDef | None, classes=()) -> set[str]:
+    """Attributes of `self` set to `[]` and grown in __init__ (append, extend, +=), or set to a list (a
+    literal, a comprehension) of instances of the file's layer classes `classes` (cheap syntactic test)."""
     if init is None:
         return set()
-    empty, appended = set(), set()
-    for node in find_all(init.body, (cst.Assign, cst.Call)):
-        if isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.value, cst.List) \
-                and not node.value.elements:
+    empty, appended, built = set(), set(), set()
+    for node in find_all(init.body, (cst.Assign, cst.Call, cst.AugAssign)):
+        if isinstance(node, cst.Assign) and len(node.targets) == 1:
             text = dotted(node.targets[0].target) or ""
-            if text.startswith("self.") and text.count(".") == 1:
+            if not (text.startswith("self.") and text.count(".") == 1):
+                continue
+            if isinstance(node.value, cst.List) and not node.value.elements:
                 empty.add(text[5:])
-        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "append":
+            elif _class_items(node.value, classes):
+                built.add(text[5:])
+        elif isinstance(node, cst.AugAssign):
+            text = dotted(node.target) or ""
+            if isinstance(node.operator, cst.AddAssign) and text.startswith("self.") and text.count(".") == 1:
+                appended.add(text[5:])
+        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and \
+                node.func.attr.value in _GROW:
             text = dotted(node.func.value) or ""
             if text.startswith("self.") and text.count(".") == 1:
                 appended.add(text[5:])
-    return empty & appended
+    return (empty & appended) | built
+
+
+_GROW = ("append", "extend")
+
+
+def _class_items(value, classes) -> bool:
+    """`[Block(..) for i in range(n)]` / `[Block(..), Block(..)]`: instances of the file's classes."""
+    if isinstance(value, cst.ListComp):
+        items = [value.elt]
+    elif isinstance(value, cst.List) and value.elements:
+        items = [el.value for el in value.elements]
+    else:
+        return False
+    return all(isinstance(i, cst.Call) and isinstance(i.func, cst.Name) and i.func.value in classes
+               for i in items)
 
 
 def run_init(init: cst.FunctionDef, scope: dict, defaults: dict, attrs: set[str]) -> InitRun:
@@ -265,9 +295,42 @@ class _Runner:
     def touches_lists(self, node) -> bool:
         for call in find_all(node, cst.Call):
             owner = dotted(call.func.value) if isinstance(call.func, cst.Attribute) else None
-            if owner and call.func.attr.value == "append" and owner.startswith("self.") and owner[5:] in self.attrs:
+            if owner and call.func.attr.value in _GROW and owner.startswith("self.") and owner[5:] in self.attrs:
+                return True
+        for aug in find_all(node, cst.AugAssign):
+            text = dotted(aug.target) or ""
+            if text.startswith("self.") and text[5:] in self.attrs:
                 return True
         return False
+
+    def add_items(self, attr: str, items: list, env: dict, node) -> None:
+        """Layers added to the list `attr` (one site per item as written: its node's id)."""
+        if attr not in self.lists:
+            self.fail(f"self.{attr}: grown before it is set to a list", node)
+        for item in items:
+            self.order.append((attr, len(self.lists[attr])))
+            self.lists[attr].append(Appended(item, dict(env), id(item)))
+
+    def literal_items(self, attr: str, value, node) -> list:
+        if not isinstance(value, (cst.List, cst.Tuple)) or any(isinstance(el, cst.StarredElement)
+                                                               for el in value.elements):
+            self.fail(f"self.{attr}: extended with something other than a literal list of layers", node)
+        return [el.value for el in value.elements]
+
+    def comprehension(self, attr: str, comp: cst.ListComp, node) -> None:
+        """`[Block(..) for i in range(n)]`: one item per value of the (constant) iterable."""
+        loop = comp.for_in
+        if loop.inner_for_in is not None or loop.ifs or loop.asynchronous:
+            self.fail(f"self.{attr}: a comprehension with several `for` or an `if` (not followed)", node)
+        values = self.iterable(loop.iter)
+        if values is None:
+            self.fail(f"self.{attr}: a comprehension over values that are not constant (nor a parameter "
+                      "with a constant default)", node)
+        saved = dict(self.env)
+        for value in values:
+            self.bind(loop.target, value)
+            self.add_items(attr, [comp.elt], self.env, node)
+        self.env = saved
 
     def forget_assigned(self, node):
         for target in find_all(node, (cst.AssignTarget, cst.AugAssign, cst.For)):
@@ -303,11 +366,21 @@ class _Runner:
             target = small.targets[0].target
             text = dotted(target) or ""
             if text.startswith("self.") and text[5:] in self.attrs:
-                if not (isinstance(small.value, cst.List) and not small.value.elements) or text[5:] in self.lists:
+                if not isinstance(small.value, (cst.List, cst.ListComp)) or text[5:] in self.lists:
                     self.fail(f"{text}: a layer list set more than once", small)
                 self.lists[text[5:]] = []
+                if isinstance(small.value, cst.ListComp):
+                    self.comprehension(text[5:], small.value, small)
+                else:
+                    self.add_items(text[5:], self.literal_items(text[5:], small.value, small), self.env, small)
                 return
             self.bind(target, sim_eval(small.value, self.env))
+        elif isinstance(small, cst.AugAssign) and (dotted(small.target) or "")[5:] in self.attrs and \
+                (dotted(small.target) or "").startswith("self."):
+            attr = dotted(small.target)[5:]
+            if not isinstance(small.operator, cst.AddAssign):
+                self.fail(f"self.{attr}: a layer list changed with an operator other than +=", small)
+            self.add_items(attr, self.literal_items(attr, small.value, small), self.env, small)
         elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name):
             op = {cst.AddAssign: cst.Add, cst.SubtractAssign: cst.Subtract, cst.MultiplyAssign: cst.Multiply,
                   cst.FloorDivideAssign: cst.FloorDivide, cst.PowerAssign: cst.Power}.get(type(small.operator))
@@ -318,12 +391,14 @@ class _Runner:
             func = call.func
             owner = dotted(func.value) if isinstance(func, cst.Attribute) else None
             if owner and owner.startswith("self.") and owner[5:] in self.attrs:
-                if func.attr.value != "append" or len(call.args) != 1 or call.args[0].keyword or call.args[0].star:
-                    self.fail(f"{owner}.{func.attr.value}(...): only append(layer) builds a layer list here", small)
+                if func.attr.value not in _GROW or len(call.args) != 1 or call.args[0].keyword or call.args[0].star:
+                    self.fail(f"{owner}.{func.attr.value}(...): only append(layer) and extend([layers]) build a "
+                              "layer list here", small)
                 if owner[5:] not in self.lists:
                     self.fail(f"{owner}: appended to before it is set to []", small)
-                self.order.append((owner[5:], len(self.lists[owner[5:]])))
-                self.lists[owner[5:]].append(Appended(call.args[0].value, dict(self.env), id(call)))
+                value = call.args[0].value
+                items = [value] if func.attr.value == "append" else self.literal_items(owner[5:], value, small)
+                self.add_items(owner[5:], items, self.env, small)
             elif self.touches_lists(small):
                 self.fail("a layer list appended to inside an expression", small)
         elif self.touches_lists(small):
@@ -456,6 +531,7 @@ class AppendLoop:
     """A top-level statement of __init__ (a loop) that appends to layer lists."""
     stmt: cst.CSTNode
     groups: list
+    creates: AppendList | None = None      # `self.X = [items]`: the statement also sets the list
 
 
 # ---- __init__ code -------------------------------------------------------------------------------------
@@ -503,11 +579,13 @@ def _renamed_ctor(ft, layer, env, items, ctor):
              for it in items]
     name = next((n for n in env if n.isidentifier() and all(matches(e.get(n), s, ft.defaults)[0]
                                                             for s, e in sizes)), None)
+    if name is None:          # else an argument written in the loop that holds it (`filters * 2 ** (i + 1)`)
+        name, sizes = _argument_holding(ft, env, sizes)
     meta = layer.in_metas[0]
     if name is None or meta.shape is None:
         return ctor
     for size, e in sizes:
-        for param, value in matches(e.get(name), size, ft.defaults)[1].items():
+        for param, value in matches(e[name] if name in e else e.get(name), size, ft.defaults)[1].items():
             ft.pin(param, value, f"{layer.keras_class} in a layer list", layer.line)
     renamed = [TensorMeta(tuple(meta.shape[:-1]) + (Sym(name),), meta.layout, meta.dtype, meta.flat_from,
                           meta.origin)] + list(layer.in_metas[1:])
@@ -535,9 +613,7 @@ def top_level_ctor(ft, layer, stmt, ctor):
 def rewrite_statement(ft, stmt, ctors: dict, table):
     """A statement of __init__ holding appends to layer lists: each append gets its torch constructor."""
     def leave_call(original, updated):
-        if id(original) in ctors:
-            return updated.with_changes(args=[updated.args[0].with_changes(value=ctors[id(original)])])
-        return updated
+        return ctors.get(id(original), updated)
     new = transform(stmt, {cst.Call: leave_call})
     from .keras_classes import _framework_refs
     left = sorted(_framework_refs(new, table))
@@ -557,7 +633,7 @@ def pin_notes(ft, run: InitRun, line: int) -> None:
 def init_run(sub, ft) -> InitRun | None:
     """Run __init__ when it builds layer lists with append (None otherwise: nothing changes)."""
     init = sub.method("__init__")
-    attrs = appended_lists(init)
+    attrs = appended_lists(init, set(getattr(ft, "custom_classes", ()) or ()))
     if not attrs:
         return None
     if not hasattr(ft, "append_lists"):
@@ -575,8 +651,10 @@ def collect_statement(ft, run: InitRun, stmt, found: dict) -> bool:
     if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Assign):
         small = stmt.body[0]
         text = dotted(small.targets[0].target) or ""
-        if text.startswith("self.") and text[5:] in run.lists and isinstance(small.value, cst.List):
-            found[id(stmt)] = new_group(ft, text[5:])
+        if text.startswith("self.") and text[5:] in run.lists and isinstance(small.value, (cst.List, cst.ListComp)):
+            group = new_group(ft, text[5:])
+            found[id(stmt)] = AppendLoop(stmt, add_appended(ft, run, stmt), group) if id(stmt) in run.produced \
+                else group
             return True
     if id(stmt) in run.produced:
         found[id(stmt)] = AppendLoop(stmt, add_appended(ft, run, stmt))
@@ -593,4 +671,37 @@ def init_code(sub, ft, stmt, item):
     ctors: dict = {}
     for group in item.groups:
         ctors.update(site_ctors(ft, group, ft.shaped_classes))
-    return rewrite_statement(ft, stmt, ctors, sub.owner.table)
+    new = rewrite_statement(ft, stmt, ctors, sub.owner.table)
+    if item.creates is not None:          # self.X = [...] -> nn.ModuleList([...])
+        small = new.body[0]
+        new = new.with_changes(body=[small.with_changes(
+            value=cst.Call(ft.imports.ref("torch.nn.ModuleList"), [cst.Arg(small.value)]))])
+    return new
+
+
+def _argument_holding(ft, env: dict, sizes: list):
+    """(code of an argument of an append() of __init__ whose value, in each iteration of the site, is the
+    input size there, sizes with that value recorded under the code), or (None, sizes). An argument is
+    computed from names bound where the layer is appended (the run's locals), so at the site it holds
+    the value it has in the run."""
+    seen = set()
+    for group in ft.append_lists.values():
+        for other in group.layers:
+            call = getattr(other, "ctor", None) or getattr(other, "node", None)
+            if not isinstance(call, cst.Call):
+                continue
+            for arg in call.args:
+                value = arg.value
+                code = node_code(value).strip()
+                if arg.star or code in seen or isinstance(value, (cst.Name, cst.Integer)) or \
+                        (arg.keyword is not None and arg.keyword.value == "name"):
+                    continue
+                seen.add(code)
+                names = {n.value for n in find_all(value, cst.Name)}
+                if find_all(value, (cst.Call, cst.Attribute, cst.Subscript, cst.Lambda)) or \
+                        not all(n in e for n in names for _, e in sizes):
+                    continue
+                got = [sim_eval(value, e) for _, e in sizes]
+                if all(v is not UNKNOWN and matches(v, s, ft.defaults)[0] for v, (s, _) in zip(got, sizes)):
+                    return code, [(s, dict(e, **{code: v})) for v, (s, e) in zip(got, sizes)]
+    return None, sizes

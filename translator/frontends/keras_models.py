@@ -142,9 +142,11 @@ class BlockScanner:
                 continue
             if self.sequential_add(stmt, sequentials):
                 continue
-            if var is not None and self.is_layer_ctor(value) and not tensors.keys() & _names_in(value):
+            if var is not None and self.is_layer_ctor(value) and not (tensors and tensors.keys() & _names_in(value)):
                 layer_vars.add(var)
                 graph.append(stmt)
+                continue
+            if not tensors and not layer_vars:      # nothing the statement could use (no walk needed)
                 continue
             used = _names_in(stmt)
             if used & (tensors.keys() | layer_vars):

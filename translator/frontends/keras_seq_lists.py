@@ -8,8 +8,12 @@
                                                      self.conv = nn.Sequential(*layers)
 
 The user's list-building code (conditions, loops, other statements) is kept; only the layer constructors
-in it are rewritten. The list may start from a literal (`features = [conv_bn(3, c)]`) and grow with
-`append(item)`, `extend([literal])` and `+= [literal]`, also inside `if` and `for`. An item is a Keras
+in it are rewritten. The list may start from a literal (`features = [conv_bn(3, c)]`) or a comprehension
+with one `for` and no `if` (`[Dense(u) for u in (8, 8)]`), and grow with `append(item)`, `extend([...])`
+and `+= [...]` of literals or such comprehensions, also inside `if` and `for` (a comprehension over a
+constant is run once per value, over anything else once, keeping the shape; no variable can track a
+size inside one). A builder function ending in `return keras.Sequential(layers)` is inlined at each
+`self.x = builder(...)` first (keras_builders.py). An item is a Keras
 layer with a rule, a literal `keras.Sequential([...])`, a call of a helper returning one of these
 (keras_helpers.expand_helper), or an instance of a Keras class of the file. Anything else done to the list
 (another method, passing it to a function, indexing, reassigning it, extending it with a list not written
@@ -159,7 +163,7 @@ def list_sequence(ft, owner, attr: str, node: cst.Call, stmt, statements: list) 
         if start is None:
             if not _is_literal_init(s, var):
                 raise TranslationError("FWT103", f"{attr}: the list '{var}' does not start as a literal list "
-                                       "in __init__", line_of(s))
+                                       "(or a comprehension with one `for` and no `if`) in __init__", line_of(s))
             start = i
         else:
             _check_building(s, var, attr)
@@ -194,11 +198,18 @@ def owner_init(translator):
 
 
 def _is_literal_init(stmt, var: str) -> bool:
+    """`var = [a, b]`, or `var = [<item> for <target> in <iterable>]` (one `for`, no `if`)."""
     return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
             and isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1
             and isinstance(stmt.body[0].targets[0].target, cst.Name)
-            and stmt.body[0].targets[0].target.value == var and isinstance(stmt.body[0].value, cst.List)
+            and stmt.body[0].targets[0].target.value == var
+            and (isinstance(stmt.body[0].value, cst.List) or is_simple_comprehension(stmt.body[0].value))
             and var not in all_names(stmt.body[0].value))
+
+
+def is_simple_comprehension(node) -> bool:
+    return isinstance(node, cst.ListComp) and node.for_in.inner_for_in is None and not node.for_in.ifs \
+        and not node.for_in.asynchronous
 
 
 def _list_op(small, var: str):
@@ -229,7 +240,8 @@ def _check_building(stmt, var: str, attr: str) -> None:
             if op is None:
                 bad(stmt)
             kind, items = op
-            if kind != "append" and not isinstance(items, (cst.List, cst.Tuple)):
+            if kind != "append" and not isinstance(items, (cst.List, cst.Tuple)) \
+                    and not is_simple_comprehension(items):
                 bad(stmt, "extended with something other than a literal list")
             if var in all_names(items):
                 bad(stmt)

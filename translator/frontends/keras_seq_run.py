@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import libcst as cst
 
-from ..backends.torch_sequence import MARKER, _unwrap
+from ..backends.torch_sequence import MARKER, _unwrap, split_pre_pad
 from ..cst_walk import find_all, node_code
 from ..findings import TranslationError
 from ..ir import UNKNOWN, Layer, Sym, TensorMeta, _fold
@@ -64,6 +64,7 @@ class ListRun:
         self.effect_top: dict[int, int] = {}
         self.lines: dict[int, cst.CSTNode] = {}
         self.tracked: dict[int, tuple] = {}               # id(top-level stmt) -> (name, init, {id(line): expr})
+        self.comprehensions: set[int] = set()             # id(top-level stmt) starting the list by a comprehension
 
     def run(self, meta: TensorMeta):
         ft, seq = self.ft, self.seq
@@ -114,11 +115,18 @@ class ListRun:
             op = _list_op(small, var)
             if op is not None:
                 kind, items = op
+                if kind != "append" and isinstance(items, cst.ListComp):      # += [... for ...]
+                    self.comprehension(items, state)
+                    return
                 for el in ([items] if kind == "append" else [e.value for e in items.elements]):
                     self.item(el, state)
                 return
             if isinstance(small, cst.Assign) and _is_literal_init(cst.SimpleStatementLine([small]), var) \
                     and state.meta is not None and var in all_names(small.targets[0].target):
+                if isinstance(small.value, cst.ListComp):
+                    self.comprehension(small.value, state)
+                    state.bound.add(var)
+                    return
                 for el in small.value.elements:
                     if isinstance(el, cst.StarredElement):
                         raise TranslationError("FWT103", f"{self.seq.attr}: a starred item in the list "
@@ -136,6 +144,38 @@ class ListRun:
             self.bind(small.target, value, state)
         elif isinstance(small, cst.AnnAssign) and small.value is not None:
             self.bind(small.target, small.value, state)
+
+    def comprehension(self, comp: cst.ListComp, state: _State) -> None:
+        """`[<item> for <target> in <iterable>]`: the item once per value of a constant iterable, else once
+        with the target unknown (the item must then keep the shape). Its variables do not leak out; no
+        variable can track a size inside it (with_tracking refuses it)."""
+        self.comprehensions.add(self.top)
+        loop = comp.for_in
+        names = {n.value for n in find_all(loop.target, (cst.Name,))}
+        saved = {n: state.scope[n] for n in names if n in state.scope}
+        saved_bound = set(state.bound)
+        values = _iterable(loop.iter, state.scope)
+        self.loop_depth += 1
+        try:
+            for value in (values if values is not None else [None]):
+                for name in names:
+                    state.scope.pop(name, None)
+                    state.bound.add(name)
+                if values is not None:
+                    for name, v in _target_values(loop.target, value):
+                        state.scope[name] = v
+                before = state.meta
+                self.item(comp.elt, state)
+                if values is None and state.meta != before:
+                    raise TranslationError("FWT103", f"{self.seq.attr}: the comprehension over "
+                                           f"{node_code(loop.iter)} (not a constant) changes the shape from one "
+                                           "item to the next", line_of(comp))
+        finally:
+            self.loop_depth -= 1
+        for name in names:
+            state.scope.pop(name, None)
+        state.scope.update(saved)
+        state.bound = saved_bound
 
     def bind(self, target, value, state: _State) -> None:
         if isinstance(target, cst.Name):
@@ -314,11 +354,12 @@ class ListRun:
                                    "permuted at porting (after a channels-first flatten)", layer.line)
         if isinstance(out, cst.Name) and out.value == MARKER:
             return [], out_meta
+        out, pre = split_pre_pad(out, node_code(ft.self_ref(layer.attr)), ft.imports)
         wrappers, has_module = _unwrap(out, node_code(ft.self_ref(layer.attr)), ft.imports)
         if wrappers is None:
             raise TranslationError("FWT103", f"{self.seq.attr}: {layer.keras_class} is not a plain torch module "
                                    "call, so it cannot go in an nn.Sequential", layer.line)
-        modules = [ft.emissions[id(layer)][0].ctor] if has_module else []
+        modules = ([pre] if pre is not None else []) + ([ft.emissions[id(layer)][0].ctor] if has_module else [])
         return modules + wrappers, out_meta
 
     def custom(self, value: cst.Call, meta):
@@ -385,7 +426,7 @@ class ListRun:
         """`channels = <size>` before the loop and `channels = <new size>` after each statement of it that
         changes the size: the item then reads `channels` where its input's last dim differs per run."""
         top = self.site_top.get(key)
-        if top is None or any(not _known(v.size) for v in live):
+        if top is None or top in self.comprehensions or any(not _known(v.size) for v in live):
             return None
         name = self.tracked[top][0] if top in self.tracked else _fresh("channels", self.seq)
         node = _unify([v.node for v in live], live, track=name, sources=sources)

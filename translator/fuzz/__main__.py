@@ -48,8 +48,9 @@ def _parse(argv):
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--layouts", default="native,keep", help="layouts to compare (default native,keep)")
     p.add_argument("--max-steps", type=int, default=6, help="max layers/steps per model (default 6)")
-    p.add_argument("--forms", default="sequential,functional",
-                   help="--to torch: sequential,functional; --to keras: sequential,subclassed")
+    p.add_argument("--forms", default=None,
+                   help="--to torch: sequential,functional,subclass (default all; subclass: "
+                        "translator/fuzz/subclass.py); --to keras: sequential,subclassed")
     p.add_argument("--show", type=int, action="append", default=[],
                    help="print this model's source and translation (repeatable); runs only these")
     p.add_argument("--save", metavar="DIR", help="write each failing model's source to DIR")
@@ -108,6 +109,8 @@ def shrink(args, strategy, run, layouts, noun: str) -> int:
 def main(argv=None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
     layouts = tuple(x for x in args.layouts.split(",") if x)
+    if args.forms is None:
+        args.forms = "sequential,functional" + (",subclass" if args.to == "torch" else "")
     forms = tuple(x for x in args.forms.split(",") if x)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if args.to == "keras":

@@ -410,6 +410,9 @@ def model_specs(rules=None, max_steps: int = 6, forms=("sequential", "functional
         g = G(draw, rules)
         form = g.pick(list(forms))
         b = _Builder(g, act, form)
+        if form == "subclass":                   # a keras.Model subclass: translator/fuzz/subclass.py
+            from .subclass import subclass_spec
+            return subclass_spec(g, b, max_steps, import_styles)
         outputs = _functional_graph(b, max_steps) if form == "functional" else _sequential_graph(b, max_steps)
         style = g.pick(list(import_styles))
         header, prefix = IMPORT_STYLES[style]

@@ -213,7 +213,9 @@ def run_spec(spec, layouts=LAYOUTS, seed: int = 0, atol: float = ATOL) -> Outcom
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             keras_model = eval(spec.entry, _exec(spec.source, "keras_original"))
-            got = [tuple(int(d) for d in t.shape[1:]) for t in _as_list(keras_model.outputs)]
+            subclassed = not hasattr(keras_model, "outputs")    # built by its first call
+            symbolic = keras_model(call_in, training=False) if subclassed else keras_model.outputs
+            got = [tuple(int(d) for d in t.shape[1:]) for t in _as_list(symbolic)]
             if spec.outputs is not None and got != [tuple(s) for s in spec.outputs]:
                 raise AssertionError(f"Keras output shapes {got} vs predicted {spec.outputs}")
             _, orphans = _ported_names(keras_model)
@@ -227,7 +229,9 @@ def run_spec(spec, layouts=LAYOUTS, seed: int = 0, atol: float = ATOL) -> Outcom
     outcome = Outcome("ok")
     for layout in layouts:
         try:
-            result = translate_source(spec.source, layout=layout)
+            shapes = [tuple(i.shape) for i in spec.inputs] if subclassed else None
+            result = translate_source(spec.source, layout=layout,
+                                      input_shape=shapes[0] if shapes and len(shapes) == 1 else shapes)
         except Exception as exc:   # noqa: BLE001 - the translator must not crash: a mismatch
             outcome.layouts.append(LayoutOutcome(layout, "mismatch", message=f"translator crashed: "
                                                  f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))

@@ -72,8 +72,7 @@ def _leaves(k, t, item: str, by_class, line: int, error) -> list:
     modules = list(t.named_modules())
     out, at = [], 0
     for layer, rule in _weighted(k, by_class):
-        while at < len(modules) and not _torch_matches(
-                rule, f"{type(modules[at][1]).__module__}.{type(modules[at][1]).__name__}"):
+        while at < len(modules) and not _module_matches(rule, modules[at][1], _torch_matches):
             at += 1
         if at == len(modules):
             raise error(f"'{item}': no torch module for Keras layer '{layer.name}' ({type(layer).__name__})")
@@ -81,6 +80,9 @@ def _leaves(k, t, item: str, by_class, line: int, error) -> list:
         out.append(LayerMapping(type(layer).__name__, layer.name, f"{item}.{name}" if name else item, rule.id,
                                 line, {}))
         at += 1
+        while at < len(modules) and name and modules[at][0].startswith(name + ".") \
+                or at < len(modules) and not name and rule.torch is None:
+            at += 1           # the modules inside a matched container are its own, not the next layer's
     taken = [m.torch_path for m in out]
     for name, module in modules:
         full = f"{item}.{name}" if name else item
@@ -88,6 +90,18 @@ def _leaves(k, t, item: str, by_class, line: int, error) -> list:
                 not any(full == p or full.startswith(p + ".") for p in taken):
             raise error(f"torch module '{full}' has weights but no Keras layer of '{item}' pairs with it")
     return out
+
+
+def _module_matches(rule, module, torch_matches) -> bool:
+    """The torch module of `rule`: its class, or for a rule whose translation is a container of modules
+    (torch: null, e.g. SeparableConv2D -> nn.Sequential(depthwise, pointwise)) the module holding every
+    weight the rule names (`0.weight`, `1.weight`)."""
+    if rule.torch is None:
+        needed = [w.torch for w in rule.weights if not w.optional]
+        names = {n for n, _ in module.named_parameters()}
+        return bool(needed) and all(n in names for n in needed) and len(list(module.children())) == len(
+            {n.split(".")[0] for n in needed} | {n.split(".")[0] for n in names})
+    return torch_matches(rule, f"{type(module).__module__}.{type(module).__name__}")
 
 
 def _navigate(keras_model, path: str, error):

@@ -84,10 +84,9 @@ class _Porter:
         if rule is not None and is_rnn(tm):     # reached without its Keras parent: one layer only
             port_rnn(self, tm, None, None, path, keras_layer=km)
             return
-        if rule is not None and isinstance(km, (list, tuple)):    # one Keras layer per group
-            from .port_torch_groups import is_grouped_transpose, port_grouped_transpose
-            if is_grouped_transpose(tm, km):
-                port_grouped_transpose(self, tm, km, path)
+        if rule is not None and isinstance(km, (list, tuple, dict)):    # several Keras layers (per group, ...)
+            from .port_torch_listed import port_listed
+            if port_listed(self, tm, km, path):
                 return
         if rule is not None:
             self.leaf(tm, km, path)
