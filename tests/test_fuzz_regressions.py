@@ -348,6 +348,72 @@ CASES = [
             def call(self, x):
                 return self.block(x)
     """, [((5, 4), "float32")], entry="Net()"),
+    # A Layer class that needs no size, called by the model after an Embedding: the class was translated
+    # with the model's --input-shape ((3,): rank 2) instead of the shape it is called with, so its
+    # GlobalAveragePooling1D became `x.mean(dim=())` (a scalar; seed 2 model #173). Fixed
+    # (keras_to_torch.py: such a class gets a "free" plan, translated for the rank it is called with).
+    fixture("subclass-size-free-block-after-embedding", """
+        import keras
+        from keras import layers
+
+        class Block(keras.layers.Layer):
+            def __init__(self):
+                super().__init__()
+                self.pool = layers.GlobalAveragePooling1D()
+
+            def call(self, x):
+                return self.pool(x)
+
+        class Net(keras.Model):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.emb = layers.Embedding(20, 6)
+                self.block = Block()
+
+            def call(self, x):
+                return self.block(self.emb(x))
+    """, [((3,), "int32")], entry="Net()"),
+    # A class that nothing calls is translated for --input-shape; a layer that cannot take an input of
+    # that rank raised ShapeError, reported as an internal error (FWT901; seed 99 model #20, where the
+    # generator had left an unused class). Now FWT302 for that class, the model itself translated.
+    fixture("subclass-unused-class-input-rank-mismatch", """
+        import keras
+        from keras import layers
+
+        class Block(keras.layers.Layer):
+            def __init__(self):
+                super().__init__()
+                self.conv = layers.DepthwiseConv2D((1, 4), padding="same")
+
+            def call(self, x):
+                return self.conv(x)
+
+        class Net(keras.Model):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.dense = layers.Dense(3)
+
+            def call(self, x):
+                return self.dense(x)
+    """, [((2, 4), "float32")], expect="FWT302", entry="Net()"),
+    # TimeDistributed(Dense(activation=...)) as an item of a Sequential of a list (torch: the Linear in
+    # an nn.Sequential with the activation): "PortError: 'seq_1.1': no torch module for Keras layer
+    # 'time_distributed'" (seed 3 model #62). Fixed (verify/port_lists.py: a torch: null rule pairs with
+    # the module holding exactly the tensors the rule ports).
+    fixture("subclass-time-distributed-in-sequential-of-a-list", """
+        import keras
+        from keras import layers
+
+        class Net(keras.Model):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                stack = [layers.Embedding(20, 6), layers.TimeDistributed(layers.Dense(4, activation='log_softmax'))]
+                stack.append(layers.TimeDistributed(layers.Dense(3)))
+                self.seq = keras.Sequential(stack)
+
+            def call(self, x):
+                return self.seq(x)
+    """, [((3,), "int32")], entry="Net()"),
 ]
 
 

@@ -222,3 +222,34 @@ model = keras.Model(inputs, x)
     result = translate_source(src, to="torch")
     assert "FWT103" in [f.code for f in result.findings if f.severity == "error"], \
         [f.format() for f in result.findings] + [result.code]
+
+
+# ---- a tensor read by a translated op and by code the translator does not model -----------------------
+
+OPAQUE_AFTER_READ = '''
+import keras
+from keras import layers
+
+
+def helper(t):                  # plain Python: runs on either framework's tensors, channels-last
+    return t[:, 0, 0, :] * 0.5
+
+
+class Net(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.conv = layers.Conv2D(4, 3)
+        self.head = layers.Dense(4)
+
+    def call(self, x):
+        x = self.conv(x)
+        return self.head(keras.ops.mean(x, axis=(1, 2))) + helper(x)
+'''
+
+
+def test_a_tensor_given_to_unmodelled_code_after_an_op_read_it():
+    """The conversion for the unmodelled call must not be hoisted before the statement: the mean,
+    translated first, reads x channels-first (was silently wrong: mean over H and C)."""
+    result = translate_source(OPAQUE_AFTER_READ, to="torch", input_shape=(8, 8, 3))
+    assert "x = x.permute" not in result.code
+    check(OPAQUE_AFTER_READ, [img(8, 8, 3)], entry="Net()", input_shape=(8, 8, 3), model_name="Net")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import libcst as cst
@@ -39,9 +40,10 @@ def _fold(a, b, op: str):
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "//": 2}
 
 
+@lru_cache(maxsize=4096)
 def _top_operator(text: str) -> str | None:
-    """The operator at the top of an expression, by its precedence (None for an atom)."""
-    import libcst as cst
+    """The operator at the top of an expression, by its precedence (None for an atom). Memoised: a
+    pure function of the text, asked again for every dimension computed from the same symbol."""
     try:
         node = cst.parse_expression(text)
     except Exception:

@@ -78,6 +78,7 @@ class KerasToTorch:
         self.class_ranks = {k: v[1] for k, v in plans.items() if v[0] == "symbolic"}   # input_shape=
         self.class_shapes = {k: v[1] for k, v in plans.items() if v[0] == "shape"}     # specialised
         self.class_channels = {k: v[1:] for k, v in plans.items() if v[0] == "channels"}   # keras_channel_params
+        self.class_free = {k: v[1] for k, v in plans.items() if v[0] == "free"}   # any size, no input_shape=
         self.call_bindings: dict[str, list] = {}     # class -> [(input shapes, bound constructor arguments)]
         self.keep_keras = dict(keep_keras or {})       # class -> the untranslatable class that uses it
         self.failed_classes: set[str] = set()
@@ -339,6 +340,8 @@ class KerasToTorch:
             with internal_errors(line_of(cls)):
                 if shape is not None:
                     done = translator.translate(input_metas=[TensorMeta(shape)], layout="native")
+                elif cls.name.value in self.class_free:
+                    done = translator.translate(symbolic_rank=self.class_free[cls.name.value], layout="native")
                 elif cls.name.value in self.class_channels:
                     rank, param = self.class_channels[cls.name.value]
                     done = translator.translate(symbolic_rank=rank, layout="native", channel_param=param)
@@ -383,7 +386,7 @@ class KerasToTorch:
         try:
             done = SubclassTranslator(self, cls, imports=Imports()).translate(
                 input_metas=[replace(m, layout="cl", origin=None) for m in in_metas],
-                scope_overrides=overrides, layout="native")
+                scope_overrides=overrides, layout="native", outputs_only=True)
         finally:
             self._active.discard(class_name)
         self._outputs_cache[key] = (done.outputs, done.in_layouts)
@@ -413,6 +416,8 @@ class KerasToTorch:
                 if init is not None and "input_shape" in {p.name.value for p in init.params.kwonly_params}:
                     from .frontends.keras_channel_params import plan
                     out[name] = plan(self, name, rank) or ("symbolic", rank)
+                else:       # needs no size: the same body, never the model's --input-shape (fuzz, subclass)
+                    out[name] = ("free", rank)
                 continue
             if len(set(shapes)) == 1:       # specialised to the one shape it is called with
                 out[name] = ("shape", shapes[0])

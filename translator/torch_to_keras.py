@@ -128,7 +128,7 @@ class ClassTranslation:
         if self.forward.params.star_arg not in (cst.MaybeSentinel.DEFAULT, None) or self.forward.params.star_kwarg:
             raise TranslationError("FWT103", "forward(*args/**kwargs) is not translated", line_of(self.forward))
         names = [p.name.value for p in fparams]
-        counts = _name_counts(self.forward)
+        counts, reads, assigned = name_facts(self.forward)      # read-only: shared by the passes
         metas = list(in_metas)
         saved = self.driver.snapshot()
         squeeze: set[str] = set()
@@ -139,8 +139,7 @@ class ClassTranslation:
             self.method_results, self.list_entries = {}, []
             env = {n: m for n, m in zip(names, metas)}
             ft = ForwardTranslator(self, ctx, env, root_keep=self.root and layout == "keep")
-            ft.name_counts = counts
-            ft.reads, ft.assigned = _name_lines(self.forward)
+            ft.name_counts, ft.reads, ft.assigned = counts, reads, assigned
             ft.squeeze = set(squeeze)
             body = ft.block(self.forward.body.body)
             more = ft.squeezable()
@@ -374,11 +373,11 @@ def _map_blocks(stmt, fn):
     return stmt.with_changes(**changes)
 
 
-def _name_counts(func) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for n in nodes_of(func.body, cst.Name):
-        counts[n.value] = counts.get(n.value, 0) + 1
-    return counts
+def name_facts(func):
+    """(name -> occurrences, name -> lines where it occurs, name -> lines of simple statements assigning
+    it) in a function's body; the counts are the lengths of the line lists (the same walk)."""
+    reads, assigned = _name_lines(func)
+    return {k: len(v) for k, v in reads.items()}, reads, assigned
 
 
 def _name_lines(func):

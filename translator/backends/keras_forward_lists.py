@@ -362,8 +362,7 @@ def call_method(ft, name: str, node: cst.Call):
 
 
 def _share(ft, sub, func) -> None:
-    from ..torch_to_keras import _name_counts, _name_lines
-    sub.name_counts = _name_counts(func)
-    sub.reads, sub.assigned = _name_lines(func)
+    from ..torch_to_keras import name_facts
+    sub.name_counts, sub.reads, sub.assigned = name_facts(func)
     sub.squeeze = ft.squeeze
     sub.squeeze_reads, sub.squeeze_flattens, sub.squeeze_uses = ft.squeeze_reads, ft.squeeze_flattens, ft.squeeze_uses

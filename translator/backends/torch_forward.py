@@ -584,6 +584,9 @@ class ForwardTranslator:
                 raise TranslationError("FWT302", f"the list of tensors '{updated.value}' used in a form not "
                                        "translated here (its tensors' layouts would be lost)", _line(original))
             meta = translator.env.get(updated.value)
+            if meta is not None:        # a read, as expr() counts it: a hoisted conversion must not
+                reads = translator.read_in_statement       # change a read translated before it
+                reads[updated.value] = reads.get(updated.value, 0) + 1
             if meta is not None and (meta.layout == "cf" or meta.flat_from is not None):
                 return translator.convert(updated, meta, "cl")[0]
             return updated

@@ -115,8 +115,7 @@ def custom_item(ft, node: cst.Subscript):
     if not group or len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
         return None
     if len(group) > 1 and group[0] is group[-1]:
-        raise TranslationError("FWT103", f"{node_code(node)}: an item of a layer list whose length is not "
-                               "known here", line_of(node))
+        return None                        # `[Dense(8) for _ in range(n)]`: layer_of's (rule layers only)
     i = evaluate(node.slice[0].slice.value, ft.scope)
     if not isinstance(i, int) or isinstance(i, bool) or not -len(group) <= i < len(group) or \
             not isinstance(group[i], CustomRef):

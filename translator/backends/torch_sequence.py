@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from ..cst_walk import node_code
+from ..cst_walk import node_code, transform
 from ..findings import TranslationError
 from ..names import dotted
 from .torch_code import call
@@ -70,20 +70,19 @@ def split_pre_pad(expr, module_ref: str, imports):
     'same' convolution) -> the call on the input itself and nn.ZeroPadNd((pads)) to put before it."""
     found = []
 
-    class _Split(cst.CSTTransformer):
-        def leave_Call(self, original, updated):
-            if node_code(updated.func) == module_ref and len(updated.args) == 1 and not found:
-                inner = updated.args[0].value
-                text = dotted(inner.func) if isinstance(inner, cst.Call) else None
-                pad = _zero_pad_module(inner, text, imports) if text else None
-                if pad is not None:
-                    found.append(pad)
-                    return updated.with_changes(args=[updated.args[0].with_changes(value=inner.args[0].value)])
-            return updated
+    def leave_call(original, updated):
+        if node_code(updated.func) == module_ref and len(updated.args) == 1 and not found:
+            inner = updated.args[0].value
+            text = dotted(inner.func) if isinstance(inner, cst.Call) else None
+            pad = _zero_pad_module(inner, text, imports) if text else None
+            if pad is not None:
+                found.append(pad)
+                return updated.with_changes(args=[updated.args[0].with_changes(value=inner.args[0].value)])
+        return updated
 
     if not isinstance(expr, cst.Call):
         return expr, None
-    new = expr.visit(_Split())
+    new = transform(expr, {cst.Call: leave_call})     # a CSTTransformer's leave_Call, by a faster walk
     return (new, found[0]) if found else (expr, None)
 
 

@@ -173,7 +173,10 @@ class SubclassTranslator:
         return None
 
     def translate(self, input_metas=None, scope_overrides=None, symbolic_rank=None,
-                  layout: str | None = None, channel_param: str | None = None) -> ClassTranslation:
+                  layout: str | None = None, channel_param: str | None = None,
+                  outputs_only: bool = False) -> ClassTranslation:
+        """`outputs_only`: for a class called as a layer (custom_outputs), which needs the outputs and input
+        layouts only; the rewritten class (new_cls None) is left to the class's own translation."""
         owner = self.owner
         init, call, build = self.method("__init__"), self.method("call"), self.method("build")
         if call is None:
@@ -231,9 +234,12 @@ class SubclassTranslator:
             raise TranslationError("FWT103", ft.layer_param_problems[0][0], ft.layer_param_problems[0][1])
         if ft.called_params:     # the constructor arguments this class calls as layers (torch_layer_args)
             owner.layer_param_calls[self.cls.name.value] = set(ft.called_params)
+        if outputs_only:
+            return ClassTranslation(None, ft, None, [m.layout for m in metas], list(ft.outputs))
         uses_training = any(p.name.value == "training" for p in call.params.params)
         body = [training_flag(s) for s in body] if uses_training else body
-        body, saved = self.saved_params(init, call, body, init_statements + build_statements)
+        body, saved = self.saved_params(init, call, body, init_statements + build_statements,
+                                        ("input_shape",) if symbolic_rank is not None else ())
         forward = call.with_changes(name=cst.Name("forward"),
                                     params=call.params.with_changes(params=_close([call.params.params[0]] + params)),
                                     body=call.body.with_changes(body=body))
@@ -402,12 +408,15 @@ class SubclassTranslator:
         for code, message in emission.notes:
             ft.notes.append((code, message, layer.line))
 
-    def saved_params(self, init, call, body: list, init_statements: list):
+    def saved_params(self, init, call, body: list, init_statements: list, added=()):
         """__init__ parameters that the translated forward reads (e.g. a dropout rate lowered into a
-        functional call) are saved as attributes, unless __init__ already keeps them."""
+        functional call) are saved as attributes, unless __init__ already keeps them. `added`: the
+        parameters the translation adds (`input_shape=` of a class translated for any size, which a
+        flatten after a conv reads in forward)."""
         if init is None:
             return body, []
         params = {p.name.value for p in list(init.params.params[1:]) + list(init.params.kwonly_params)}
+        params |= set(added)
         params -= {p.name.value for p in call.params.params} | _assigned_in(body)
         body, saved = save_params(body, params)
         if not saved:

@@ -5,6 +5,11 @@
     python -m translator.fuzz --seed 7 --shrink 12             # minimise failing model #12 of seed 7
     python -m translator.fuzz --seed 7 --show 12               # model #12's source and translations
     python -m translator.fuzz --count 500 --save DIR           # also write failing sources to DIR
+    python -m translator.fuzz --forms subclass --count 300     # only keras.Model subclasses
+
+Models come in three forms (`--forms`, default all): a Sequential, a Functional graph, or a
+`keras.Model` subclass (subclass.py: nested Layer classes, Sequentials of lists built in __init__,
+layer lists and tensor lists in call).
 
 The other direction, random PyTorch models translated to Keras (`--to keras`), lives in the torch_*
 modules: torch_families.py (the torch layer families), torch_generator.py (the strategy),

@@ -434,7 +434,7 @@ def seg_list(w: Writer) -> bool:
     if grow:
         w.init += [f"{attr} = []"] + grow[0]
         shape, dtype = grow[1], "float32"
-    elif w.dtype == "float32" and g.flag():
+    elif w.dtype == "float32" and g.int(0, 3):
         rep = _repeat_unit(w, w.shape)
         if not rep:
             return False
@@ -463,6 +463,27 @@ def seg_tensors(w: Writer) -> bool:
     return w.g.pick([_tensors_concat, _tensors_skips])(w)
 
 
+def _fill_list(w: Writer, attr: str, items: list[str], loop_ctor: str | None) -> None:
+    """`attr = []` then the items appended one by one, or (`loop_ctor`: all items alike) in a loop."""
+    w.init.append(f"{attr} = []")
+    if loop_ctor is not None:
+        w.init += [f"for _ in range({len(items)}):", f"    {attr}.append({loop_ctor})"]
+    else:
+        w.init += [f"{attr}.append({c})" for c in items]
+
+
+def _alike(w: Writer, shape, n: int, keep: str):
+    """n layers of one drawn kind (the same constructor each time, so the translation of a loop over
+    them is the same for each), as ([(family, layer)] * n). None if nothing draws."""
+    drawn = w.draw(shape, keep=keep, simple=True)
+    return None if drawn is None else [drawn] * n
+
+
+# Layer classes whose output size does not depend on the input's last axis (a DenseNet layer list built
+# in a loop sees a growing input): no groups= (the input channels must divide by it).
+_SIZE_FREE = {"Dense", "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"}
+
+
 def _tensors_concat(w: Writer) -> bool:
     """feats = [x] (or []); each layer of a list appends its output (on x, or on the concatenation
     so far: DenseNet); the list concatenated on the last axis."""
@@ -474,9 +495,15 @@ def _tensors_concat(w: Writer) -> bool:
     shape = w.shape
     total = list(shape) if start_with_x else None
     chain = []
+    alike = None
+    if g.int(0, 3):                     # mostly one kind of layer, n times (a loop the engine translates)
+        alike = w.draw(tuple(total) if growth else shape, keep="rank", simple=True)
+        if alike is not None and growth and (alike[1].cls not in _SIZE_FREE
+                                             or any("groups=" in a for a in alike[1].args)):
+            alike = None
     for _ in range(g.int(1 if start_with_x else 2, 3)):
         src_shape = tuple(total) if growth else shape
-        drawn = w.draw(src_shape, keep="rank", simple=True)
+        drawn = alike or w.draw(src_shape, keep="rank", simple=True)
         if drawn is None:
             continue
         out = drawn[1].out
@@ -488,9 +515,8 @@ def _tensors_concat(w: Writer) -> bool:
     if not chain or (not start_with_x and len(chain) < 2):
         return False
     attr = f"self.{w.fresh('heads' if not growth else 'dense_layers')}"
-    w.init.append(f"{attr} = []")
-    for fam, layer in chain:
-        w.init.append(f"{attr}.append({w.ctor(fam, layer)})")
+    ctors = [w.ctor(fam, layer) for fam, layer in chain]
+    _fill_list(w, attr, ctors, ctors[0] if len(set(ctors)) == 1 and len(ctors) > 1 and g.int(0, 2) else None)
     feats = w.fresh("feats")
     x = w.var
     inner = f"keras.ops.concatenate({feats}, axis=-1)" if growth else x
@@ -509,24 +535,24 @@ def _tensors_skips(w: Writer) -> bool:
     if not merges:
         return False
     n = g.int(1, 3)
-    downs = []
-    for _ in range(n):
-        drawn = w.draw(w.shape, keep="shape", simple=True)
-        if drawn is None:
-            return False
-        downs.append(drawn)
+
+    def layer_list(stem):
+        alike = g.int(0, 2) > 0
+        drawn = _alike(w, w.shape, n, "shape") if alike else \
+            [w.draw(w.shape, keep="shape", simple=True) for _ in range(n)]
+        if drawn is None or None in drawn:
+            return None
+        attr = f"self.{w.fresh(stem)}"
+        ctors = [w.ctor(fam, layer) for fam, layer in drawn]
+        return attr, ctors, ctors[0] if alike else None
+
+    downs = layer_list("downs")
     zipped = g.flag()
-    ups = []
-    if zipped:
-        for _ in range(n):
-            drawn = w.draw(w.shape, keep="shape", simple=True)
-            if drawn is None:
-                return False
-            ups.append(drawn)
-    d_attr = f"self.{w.fresh('downs')}"
-    w.init.append(f"{d_attr} = []")
-    for fam, layer in downs:
-        w.init.append(f"{d_attr}.append({w.ctor(fam, layer)})")
+    ups = layer_list("ups") if zipped else None
+    if downs is None or (zipped and ups is None):
+        return False
+    d_attr = downs[0]
+    _fill_list(w, *downs)
     skips = w.fresh("skips")
     w.loop_rebinds()
     x = w.var
@@ -535,10 +561,8 @@ def _tensors_skips(w: Writer) -> bool:
     add = g.pick([lambda a, b: f"{a} + {b}"] + ([lambda a, b: f"keras.ops.add({a}, {b})"]
                                                  if _has_op(w, "keras.ops.add") else []))
     if zipped:
-        u_attr = f"self.{w.fresh('ups')}"
-        w.init.append(f"{u_attr} = []")
-        for fam, layer in ups:
-            w.init.append(f"{u_attr}.append({w.ctor(fam, layer)})")
+        u_attr = ups[0]
+        _fill_list(w, *ups)
         w.call += [f"for layer, skip in zip({u_attr}, reversed({skips})):",
                    f"    {x} = {add(f'layer({x})', 'skip')}"]
     else:

@@ -72,7 +72,7 @@ def _leaves(k, t, item: str, by_class, line: int, error) -> list:
     modules = list(t.named_modules())
     out, at = [], 0
     for layer, rule in _weighted(k, by_class):
-        while at < len(modules) and not _module_matches(rule, modules[at][1], _torch_matches):
+        while at < len(modules) and not _module_matches(rule, modules[at][1], layer, by_class, _torch_matches):
             at += 1
         if at == len(modules):
             raise error(f"'{item}': no torch module for Keras layer '{layer.name}' ({type(layer).__name__})")
@@ -92,15 +92,15 @@ def _leaves(k, t, item: str, by_class, line: int, error) -> list:
     return out
 
 
-def _module_matches(rule, module, torch_matches) -> bool:
-    """The torch module of `rule`: its class, or for a rule whose translation is a container of modules
-    (torch: null, e.g. SeparableConv2D -> nn.Sequential(depthwise, pointwise)) the module holding every
-    weight the rule names (`0.weight`, `1.weight`)."""
+def _module_matches(rule, module, layer, by_class, torch_matches) -> bool:
+    """The torch module of `rule`: its class, or for a rule whose translation has no one class (torch:
+    null: SeparableConv2D -> nn.Sequential(depthwise, pointwise), TimeDistributed(Dense) -> the Linear)
+    the module holding exactly the tensors the rule ports for `layer` (`0.weight`, `1.weight`, ...)."""
     if rule.torch is None:
-        needed = [w.torch for w in rule.weights if not w.optional]
-        names = {n for n, _ in module.named_parameters()}
-        return bool(needed) and all(n in names for n in needed) and len(list(module.children())) == len(
-            {n.split(".")[0] for n in needed} | {n.split(".")[0] for n in names})
+        from .port import weight_items
+        needed = {name for _, _, name in weight_items(layer, rule, by_class)}
+        params = {n for n, _ in module.named_parameters()}
+        return bool(needed) and needed <= params | {n for n, _ in module.named_buffers()} and params <= needed
     return torch_matches(rule, f"{type(module).__module__}.{type(module).__name__}")
 
 
