@@ -100,13 +100,17 @@ def _translate_source(code, to, layout, input_shape, rules, filename) -> Result:
     if translator.keras_classes:      # the first pass found how the file's layer classes are called
         plans = translator.class_plans()
         if plans:                     # no plan: the second pass would repeat the first exactly
+            shared = translator.shared_outputs
             translator = KerasToTorch(module, rule_set, options, filename, plans)
+            translator.shared_outputs = shared        # layer-class outputs, reused where exact (outputs_memo)
             out = translator.run()
         keep = translator.classes_to_keep()
         if keep:                      # a class stays Keras: so do the classes it works with
             errors = translator.class_errors
+            shared = translator.shared_outputs
             translator = KerasToTorch(module, rule_set, options, filename, plans, keep)
             translator.previous_errors = errors          # each failed class reports why it failed
+            translator.shared_outputs = shared
             out = translator.run()
     new_module = out.module
     if out.models:

@@ -23,7 +23,7 @@ import re
 import sys
 from pathlib import Path
 
-from .coverage_torch import missing_torch_tests, torch_cell, torch_paths, torch_status
+from .coverage_torch import torch_cell, torch_paths, torch_status
 from .rules import BUILTIN_RULES_DIR, ActivationRule, LayerRule, OpRule, RuleSet, load_rules
 
 DOC_PATH = BUILTIN_RULES_DIR.parent / "docs" / "coverage.md"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from pathlib import Path
 
 from .rules import BUILTIN_RULES_DIR, ActivationRule, LayerRule, OpRule
 

@@ -79,6 +79,7 @@ class KerasToTorch:
         self.class_shapes = {k: v[1] for k, v in plans.items() if v[0] == "shape"}     # specialised
         self.class_channels = {k: v[1:] for k, v in plans.items() if v[0] == "channels"}   # keras_channel_params
         self.class_free = {k: v[1] for k, v in plans.items() if v[0] == "free"}   # any size, no input_shape=
+        self.class_unsized = {k: v[1] for k, v in plans.items() if v[0] == "unsized"}   # sizes of a caller's args
         self.call_bindings: dict[str, list] = {}     # class -> [(input shapes, bound constructor arguments)]
         self.keep_keras = dict(keep_keras or {})       # class -> the untranslatable class that uses it
         self.failed_classes: set[str] = set()
@@ -89,6 +90,8 @@ class KerasToTorch:
         self.call_sites: dict[str, list] = {}          # class -> input shapes it is called with
         self.class_infos: dict[str, ModelInfo] = {}
         self._outputs_cache: dict = {}
+        self.outputs_asked = 0                         # custom_outputs calls (outputs_memo)
+        self.shared_outputs: dict = {}                 # given by api.py to all passes (outputs_memo)
         self._active: set[str] = set()
         self.training = KerasTraining(self)        # compile/fit/... on the translated models
 
@@ -338,13 +341,19 @@ class KerasToTorch:
         shape = self.class_shapes.get(cls.name.value)
         try:
             with internal_errors(line_of(cls)):
+                if cls.name.value in self.class_unsized:
+                    raise TranslationError("FWT302", f"{cls.name.value} needs its input size, which is an argument "
+                                           f"of the class that calls it ({self.class_unsized[cls.name.value]})",
+                                           line_of(cls))
                 if shape is not None:
                     done = translator.translate(input_metas=[TensorMeta(shape)], layout="native")
                 elif cls.name.value in self.class_free:
                     done = translator.translate(symbolic_rank=self.class_free[cls.name.value], layout="native")
                 elif cls.name.value in self.class_channels:
                     rank, param = self.class_channels[cls.name.value]
-                    done = translator.translate(symbolic_rank=rank, layout="native", channel_param=param)
+                    from .outputs_memo import take_translation     # class_plans' translation, where exact
+                    done = take_translation(self, cls.name.value, (rank, param)) or translator.translate(
+                        symbolic_rank=rank, layout="native", channel_param=param)
                 else:       # a class that other classes call as a layer: native, as its callers see it
                     native = rank or self.used_as_layer(cls.name.value)
                     done = translator.translate(symbolic_rank=rank, layout="native" if native else None)
@@ -369,6 +378,7 @@ class KerasToTorch:
     # ---- custom layer classes used as layers ------------------------------------------------------------
     def custom_outputs(self, class_name: str, ctor: cst.Call, in_metas: list, scope: dict):
         """Outputs and input layouts of a Keras class of this file called as a layer with `in_metas`."""
+        self.outputs_asked += 1
         key = (class_name, node_code(ctor),
                tuple((m.shape, m.dtype) for m in in_metas))
         if key in self._outputs_cache:
@@ -382,6 +392,15 @@ class KerasToTorch:
             self.call_sites.setdefault(class_name, []).append([m.shape for m in in_metas])
         cls = self.keras_classes[class_name]
         overrides = {**_ctor_defaults(cls, self.scope), **bind_ctor(cls, ctor, scope)}
+        from .outputs_memo import effects, shared_key
+        shared = shared_key(self, key, in_metas, overrides)      # an earlier pass's translation (outputs_memo)
+        if shared in self.shared_outputs:
+            outputs, layouts, called = self.shared_outputs[shared]
+            if called:
+                self.layer_param_calls[class_name] = set(called)
+            self._outputs_cache[key] = (outputs, layouts)
+            return self._outputs_cache[key]
+        before = effects(self, class_name) if shared is not None else None
         self._active.add(class_name)
         try:
             done = SubclassTranslator(self, cls, imports=Imports()).translate(
@@ -390,6 +409,8 @@ class KerasToTorch:
         finally:
             self._active.discard(class_name)
         self._outputs_cache[key] = (done.outputs, done.in_layouts)
+        if shared is not None and effects(self, class_name) == before:
+            self.shared_outputs[shared] = (done.outputs, done.in_layouts, set(done.ft.called_params))
         return self._outputs_cache[key]
 
     def class_plans(self) -> dict:
@@ -420,7 +441,8 @@ class KerasToTorch:
                     out[name] = ("free", rank)
                 continue
             if len(set(shapes)) == 1:       # specialised to the one shape it is called with
-                out[name] = ("shape", shapes[0])
+                sized = all(isinstance(d, int) for d in shapes[0][1:])   # not a caller's argument (Sym)
+                out[name] = ("shape", shapes[0]) if sized else ("unsized", shapes[0])
         return out
 
     def classes_to_keep(self) -> dict:

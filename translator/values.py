@@ -36,15 +36,7 @@ def evaluate(node: cst.BaseExpression | None, scope: dict) -> object:
             return {"True": True, "False": False, "None": None}[node.value]
         return scope.get(node.value, UNKNOWN)
     if (kind is cst.Tuple or kind is cst.List):
-        items = []
-        for el in node.elements:
-            if isinstance(el, cst.StarredElement):
-                return UNKNOWN
-            v = evaluate(el.value, scope)
-            if v is UNKNOWN:
-                return UNKNOWN
-            items.append(v)
-        return tuple(items) if kind is cst.Tuple else list(items)
+        return evaluate_items(node, evaluate, scope)
     if kind is cst.Attribute and isinstance(node.value, cst.Name) and node.value.value == "self":
         return scope.get(f"self.{node.attr.value}", UNKNOWN)    # self.units = units in __init__
     if kind is cst.Attribute and node.attr.value == "shape":   # x.shape of a known tensor
@@ -176,3 +168,17 @@ def _to_node(value) -> cst.BaseExpression:
 
 def code(node: cst.CSTNode) -> str:
     return _code(node)
+
+
+def evaluate_items(node, ev, scope):
+    """A tuple or list display's value with `ev` evaluating each element (shared by the symbolic
+    evaluators of the list frontends); UNKNOWN when one is unknown or starred."""
+    items = []
+    for el in node.elements:
+        if isinstance(el, cst.StarredElement):
+            return UNKNOWN
+        v = ev(el.value, scope)
+        if v is UNKNOWN:
+            return UNKNOWN
+        items.append(v)
+    return tuple(items) if isinstance(node, cst.Tuple) else items

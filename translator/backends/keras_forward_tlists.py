@@ -131,7 +131,6 @@ def subscript(ft, node: cst.Subscript, base, bm: Meta):
         raise TranslationError("FWT103", f"{code(node)[:60]}: index into a list", line)
     s = node.slice[0].slice
     if isinstance(s, cst.Slice):
-        parts = []
         for part in ("lower", "upper", "step"):
             v = getattr(s, part)
             if v is not None:

@@ -37,6 +37,7 @@ from ..positions import line_of
 from .keras_code import Meta, call, code, node_of, tensor
 from .keras_forward_ops import BOOL, OpCall, module_call, paren, subscript
 from .keras_hatches_mha_additive import FloatMask, apply_additive
+from .keras_mha_pair import MhaPair
 from .keras_layers import Applied, LeafContext, check_rest, keras_hatch, layer_step
 
 CALL_PARAMS = ["query", "key", "value", "key_padding_mask", "need_weights", "attn_mask", "average_attn_weights",
@@ -79,7 +80,7 @@ def multi_head_attention(ctx: LeafContext) -> Applied:
                    "MultiHeadAttention")
 
 
-class _AttentionResult:
+class _AttentionResult(MhaPair):
     """The (output, weights) pair of one nn.MultiheadAttention call (a `lazy` Meta's info)."""
 
     def __init__(self, ft, func, args, kwargs, out_meta, need, average, batch_first, line):
@@ -96,29 +97,12 @@ class _AttentionResult:
             return node
         return call(self.ft.refs.ops("transpose"), [node, node_of((1, 0, 2))])
 
-    def weights(self, node):
-        if not self.average:
-            return node
-        return call(self.ft.refs.ops("mean"), [node], [("axis", node_of(1))])
-
-    def weights_meta(self) -> Meta:
-        return tensor(3 if self.average else 4)
-
-    def fail(self):
-        raise TranslationError("FWT202", "nn.MultiheadAttention returns (output, weights): unpack it "
-                                         "(`out, w = self.attn(...)`) or index it (`self.attn(...)[0]`)", self.line)
-
-    def no_weights(self):
-        if not self.need:
-            raise TranslationError("FWT202", "nn.MultiheadAttention(need_weights=False) returns None weights, "
-                                             "which are used here", self.line)
-
     def item(self, ft, index, line):
         if index == 0:
             return self.output(self.call(False)), self.out_meta
         if index == 1:
             self.no_weights()
-            return self.weights(subscript(self.call(True), 1)), self.weights_meta()
+            return self.averaged(subscript(self.call(True), 1)), self.weights_meta()
         raise TranslationError("FWT103", "nn.MultiheadAttention returns two values", line)
 
     def assign(self, ft, target, line):
@@ -136,7 +120,7 @@ class _AttentionResult:
         ft.bind(w_t, self.weights_meta(), line)
         out = [cst.Assign([cst.AssignTarget(target)], self.call(True))]
         if self.average:
-            out.append(cst.Assign([cst.AssignTarget(w_t)], self.weights(w_t)))
+            out.append(cst.Assign([cst.AssignTarget(w_t)], self.averaged(w_t)))
         if not self.batch_first:
             out.append(cst.Assign([cst.AssignTarget(out_t)], self.output(out_t)))
         return out if len(out) > 1 else out[0]

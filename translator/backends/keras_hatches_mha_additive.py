@@ -31,6 +31,7 @@ from ..positions import line_of
 from .keras_code import Meta, call, code, node_of, tensor
 from .keras_forward_ops import BOOL, OpCall
 from .keras_layers import Applied, LeafContext, Step, layer_step
+from .keras_mha_pair import MhaPair
 
 NEG_INF = 'float("-inf")'
 
@@ -91,7 +92,7 @@ def mask_bias(c: OpCall, node, what: str) -> tuple:
     return cst.IfExp(test=test, body=as_float, orelse=n, lpar=[cst.LeftParen()], rpar=[cst.RightParen()]), m.rank
 
 
-class _AdditiveResult:
+class _AdditiveResult(MhaPair):
     """The (output, weights) pair of one written-out attention call (a `lazy` Meta's info)."""
 
     def __init__(self, ft, attr, q, k, v, bias, scale, out_meta, need, average, batch_first, dropout, line):
@@ -125,21 +126,6 @@ class _AdditiveResult:
         if self.batch_first:
             return out
         return call(self.ft.refs.ops("transpose"), [out, node_of((1, 0, 2))])
-
-    def averaged(self, w):
-        return call(self.ft.refs.ops("mean"), [w], [("axis", node_of(1))]) if self.average else w
-
-    def weights_meta(self) -> Meta:
-        return tensor(3 if self.average else 4)
-
-    def fail(self):
-        raise TranslationError("FWT202", "nn.MultiheadAttention returns (output, weights): unpack it "
-                                         "(`out, w = self.attn(...)`) or index it (`self.attn(...)[0]`)", self.line)
-
-    def no_weights(self):
-        if not self.need:
-            raise TranslationError("FWT202", "nn.MultiheadAttention(need_weights=False) returns None weights, "
-                                             "which are used here", self.line)
 
     def item(self, ft, index, line):
         if index == 0:

@@ -16,8 +16,7 @@ import libcst as cst
 
 from ..findings import TranslationError
 from ..frontends.torch_models import resolve
-from ..positions import line_of
-from .keras_code import Meta, call, code, node_of, tensor
+from .keras_code import call, code, node_of, tensor
 
 PARAMETER_PATHS = {"torch.nn.Parameter", "torch.nn.parameter.Parameter"}
 

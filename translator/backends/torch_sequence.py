@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from ..cst_walk import node_code, transform
+from ..cst_walk import node_code, preorder, transform
 from ..findings import TranslationError
 from ..names import dotted
 from .torch_code import call
@@ -34,6 +34,11 @@ class LayerSequence:
     layers: list
     modules: list = field(default_factory=list)      # (layer or None, module constructor) in order
     line: int = 0
+
+
+def ref_code(ft, attr: str) -> str:
+    """node_code(ft.self_ref(attr)), without building the nodes: `self.a.b`, `self.blocks[0]`."""
+    return ft.self_name + "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in attr.split("."))
 
 
 def _unwrap(expr, module_ref: str, imports):
@@ -80,15 +85,19 @@ def split_pre_pad(expr, module_ref: str, imports):
                 return updated.with_changes(args=[updated.args[0].with_changes(value=inner.args[0].value)])
         return updated
 
-    if not isinstance(expr, cst.Call):
-        return expr, None
+    if not isinstance(expr, cst.Call) or not any(type(n) is cst.Call and dotted(n.func) in _PADS
+                                                 for n in preorder(expr)):
+        return expr, None           # (no pad call: the walk below would find nothing)
     new = transform(expr, {cst.Call: leave_call})     # a CSTTransformer's leave_Call, by a faster walk
     return (new, found[0]) if found else (expr, None)
 
 
+_PADS = ("F.pad", "torch.nn.functional.pad")
+
+
 def _zero_pad_module(expr, text, imports):
     """`F.pad(<input>, (constant pads))` with zeros -> nn.ZeroPad1d/2d/3d((pads)), else None."""
-    if text not in ("F.pad", "torch.nn.functional.pad") or len(expr.args) != 2 or \
+    if text not in _PADS or len(expr.args) != 2 or \
             dotted(expr.args[0].value) != MARKER or expr.args[1].keyword is not None:
         return None
     pads = expr.args[1].value
@@ -121,8 +130,9 @@ def apply_sequence(ft, seq: LayerSequence, node: cst.Call):
         if ft.pending:
             raise TranslationError("FWT103", f"self.{seq.attr}: {layer.keras_class} needs a layout change "
                                    "inside the Sequential", layer.line)
-        out, pre = split_pre_pad(out, node_code(ft.self_ref(layer.attr)), ft.imports)
-        wrappers, has_module = _unwrap(out, node_code(ft.self_ref(layer.attr)), ft.imports)
+        ref = ref_code(ft, layer.attr)
+        out, pre = split_pre_pad(out, ref, ft.imports)
+        wrappers, has_module = _unwrap(out, ref, ft.imports)
         if wrappers is None:
             raise TranslationError("FWT103", f"self.{seq.attr}: {layer.keras_class} is not a plain torch "
                                    "module call, so it cannot go in an nn.Sequential", layer.line)

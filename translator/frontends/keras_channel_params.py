@@ -58,8 +58,9 @@ def plan(owner, name: str, rank: int):
     if param is None:
         return None
     try:
-        done = SubclassTranslator(owner, cls, imports=Imports()).translate(
-            symbolic_rank=rank, layout="native", channel_param=param)
+        from ..outputs_memo import record_translation     # the next pass takes it (outputs_memo)
+        done = record_translation(owner, name, (rank, param), SubclassTranslator(owner, cls, imports=Imports()),
+                                  symbolic_rank=rank, layout="native", channel_param=param)
     except TranslationError:
         return None
     init = _init(done.cls)

@@ -34,7 +34,7 @@ from ..findings import TranslationError
 from ..ir import UNKNOWN, Sym, TensorMeta, _fold
 from ..names import dotted
 from ..positions import line_of
-from ..values import evaluate, to_node
+from ..values import evaluate, evaluate_items, to_node
 
 
 # ---- values ----------------------------------------------------------------------------------------
@@ -51,15 +51,7 @@ def sim_eval(node, env: dict):
             return Sym(f"-({v})")
         return -v if _number(v) else UNKNOWN
     if isinstance(node, (cst.Tuple, cst.List)):
-        items = []
-        for el in node.elements:
-            if isinstance(el, cst.StarredElement):
-                return UNKNOWN
-            v = sim_eval(el.value, env)
-            if v is UNKNOWN:
-                return UNKNOWN
-            items.append(v)
-        return tuple(items) if isinstance(node, cst.Tuple) else items
+        return evaluate_items(node, sim_eval, env)
     if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and not any(a.keyword or a.star
                                                                                  for a in node.args):
         args = [sim_eval(a.value, env) for a in node.args]

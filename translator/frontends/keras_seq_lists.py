@@ -53,10 +53,11 @@ import libcst as cst
 from ..backends.torch_sequence import LayerSequence
 from ..cst_walk import child_nodes, find_all, node_code
 from ..findings import TranslationError
-from ..ir import LayerMapping, Sym
+from ..ir import LayerMapping, Sym, TensorMeta
 from ..positions import line_of
 
 RULE_ID = "list_sequence"
+_META_FIELDS = ("shape", "layout", "dtype", "flat_from", "origin", "last")
 _LIST_METHODS = {"append", "extend"}
 
 
@@ -73,6 +74,7 @@ class ListSequence(LayerSequence):
     replacements: dict = field(default_factory=dict)   # id(source item) -> torch expression
     tracked: dict = field(default_factory=dict)        # id(top-level statement) -> tracking variable
     loop_assigned: set = field(default_factory=set)    # names assigned inside a loop of __init__
+    runs: list = field(default_factory=list)           # runs of this forward pass, for a repeated call
 
     # ---- forward: `self.conv(x)` -----------------------------------------------------------------------
     def apply(self, ft, node: cst.Call):
@@ -87,28 +89,50 @@ class ListSequence(LayerSequence):
             wants = ["cf", "cl"] if ft.layout == "native" else ["cl", "cf"]
         last = None
         from .keras_seq_run import LayoutChange, ListRun
-        for want in wants:
-            saved = (len(ft.notes), ft.sites, list(ft.pending))
-            try:
-                run = ListRun(ft, self)
-                replacements, out = run.run(replace(meta, layout=want))
-                break
-            except LayoutChange as exc:
-                ft.notes[saved[0]:], ft.sites, ft.pending = [], saved[1], saved[2]
-                last = exc
+        runs_on = replace(meta, layout=None) if len(wants) > 1 else meta     # (the run sees `want` only)
+        key = (runs_on, ft.layout, ft.hoisting, ft.scope)
+        done = next((r for r in self.runs if _same_value(r[1], key) and (
+            r[0] is self.modules or r[6] and ft.on_first_conversion is None)), None)
+        if done is not None:        # the same run again (see "a repeated call" below)
+            saved = (len(ft.notes), ft.sites)
+            want, replacements, out, tracked, _, conversions = done[2:]
+            for origin, value in conversions:
+                ft.first_conversion.setdefault(origin, value)
         else:
-            raise TranslationError("FWT103", f"self.{self.attr}: {last} needs a layout change inside the "
-                                   "Sequential", self.line)
+            pins, recording = len(ft.pinned), ft.on_first_conversion is None
+            if recording:           # every entry the run's conversions would set, whatever is set already
+                kept, ft.first_conversion = ft.first_conversion, {}
+            try:
+                for want in wants:
+                    saved = (len(ft.notes), ft.sites, list(ft.pending))
+                    try:
+                        run = ListRun(ft, self)
+                        replacements, out = run.run(replace(meta, layout=want))
+                        break
+                    except LayoutChange as exc:
+                        ft.notes[saved[0]:], ft.sites, ft.pending = [], saved[1], saved[2]
+                        last = exc
+                else:
+                    raise TranslationError("FWT103", f"self.{self.attr}: {last} needs a layout change inside "
+                                           "the Sequential", self.line)
+            finally:
+                if recording:       # (as convert() sets them: where missing, in order)
+                    conversions, ft.first_conversion = list(ft.first_conversion.items()), kept
+                    for origin, value in conversions:
+                        kept.setdefault(origin, value)
+            tracked = run.tracked
+            clean = recording and len(ft.notes) == saved[0] and len(ft.pinned) == pins
         ft.sites = saved[1] + len(replacements)       # one site per item written, however often it runs
         expr, _ = ft.convert(expr, meta, want)
         _dedupe_notes(ft)
-        codes = {k: node_code(v) for k, v in replacements.items()}
-        if not self.modules:
-            self.modules = [codes]
-            self.replacements, self.tracked = replacements, run.tracked
-        elif self.modules[0] != codes:
+        if not self.modules:         # the codes are compared only when a second call comes
+            self.modules = [replacements]
+            self.replacements, self.tracked = replacements, tracked
+        elif (done is None or done[0] is not self.modules) and _codes(self.modules[0]) != _codes(replacements):
             raise TranslationError("FWT103", f"self.{self.attr}: called with inputs of different shapes "
                                    "(one list of layers serves one shape)", self.line)
+        if done is None and not run.customs and recording:
+            self.runs.append((self.modules, _copy_value(key), want, replacements, out, tracked, clean, conversions))
         from ..backends.torch_code import call
         return call(ft.self_ref(self.attr), [expr]), _forward_meta(self, out)
 
@@ -324,20 +348,18 @@ def _replace_nodes(stmt, replacements: dict, tracked=None):
     def assign(line):
         return cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(tracked[0]))], updates[id(line)])])
 
-    class _Replace(cst.CSTTransformer):
-        def on_leave(self, original, updated):
-            new = replacements.get(id(original))
-            if new is not None:
-                return new
-            if isinstance(original, cst.IndentedBlock) and updates:
-                body = []
-                for old, line in zip(original.body, updated.body):
-                    body.append(line)
-                    if id(old) in updates:
-                        body.append(assign(old))
-                return updated.with_changes(body=body)
-            return updated
-    return stmt.visit(_Replace())
+    def leave_call(original, updated):     # (the items replaced are calls: ListRun.element)
+        return replacements.get(id(original), updated)
+
+    def leave_block(original, updated):
+        body = []
+        for old, line in zip(original.body, updated.body):
+            body.append(line)
+            if id(old) in updates:
+                body.append(assign(old))
+        return updated.with_changes(body=body)
+    from ..cst_walk import transform
+    return transform(stmt, {cst.Call: leave_call, **({cst.IndentedBlock: leave_block} if updates else {})})
 
 
 def _forward_meta(seq: ListSequence, meta):
@@ -345,8 +367,51 @@ def _forward_meta(seq: ListSequence, meta):
     if meta is None or meta.shape is None:
         return meta
     local = {k for k in seq.assign_counts} - seq.params
-    dims = tuple(None if isinstance(d, Sym) and _names_in(d) & local else d for d in meta.shape)
+    dims = tuple(None if isinstance(d, Sym) and any(n in str(d) for n in local) and _names_in(d) & local
+                 else d for d in meta.shape)      # (a name the text does not contain is not in it)
     return replace(meta, shape=dims)
+
+
+# ---- a repeated call ----------------------------------------------------------------------------------
+# `if self.use_residual: return x + self.conv(x)` / `return self.conv(x)`, and the layout fix-point of
+# SubclassTranslator.translate repeating the forward pass: the list is run for each call. A run reads of
+# the pass only its input meta (its layout aside where `wants` fixes the layouts tried), the layout mode,
+# the hoisting flag and the scope; on values equal to an earlier run's (types included) it gives the same
+# items and output, and its effects on the pass are:
+# - in the same pass (self.modules not reset since): all made by the earlier run already and idempotent
+#   when repeated -- notes (deduplicated), pinned parameters (pin() notes a parameter once),
+#   first_conversion entries, import refs, emissions of its own new Layer objects (read by nobody else);
+#   pending statements and sites are restored/reset by apply itself;
+# - in a later pass of the fix-point (notes and first_conversion reset, pinned kept): the same, when the
+#   earlier run added no note and pinned nothing, with the first_conversion entries its conversions set
+#   set again where missing (as convert() sets them). Runs are recorded only where no on_first_conversion
+#   hook watches first_conversion (the run is given an empty one to see what it sets).
+# A run holding a layer class of the file (custom(): it records each call in call_bindings) is not reused.
+
+def _same_value(a, b) -> bool:
+    """Equal, with the same types throughout (Sym('n') is not 'n', True is not 1)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_value(v, b[k]) for k, v in a.items())
+    if isinstance(a, TensorMeta):
+        return all(_same_value(getattr(a, f), getattr(b, f)) for f in _META_FIELDS)
+    return a == b
+
+
+def _copy_value(value):
+    """A copy that later changes of the value's lists and dicts do not reach."""
+    if type(value) in (tuple, list):
+        return type(value)(_copy_value(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _copy_value(v) for k, v in value.items()}
+    return value
+
+
+def _codes(replacements: dict) -> dict:
+    return {k: node_code(v) for k, v in replacements.items()}
 
 
 def _names_in(text: str) -> set:

@@ -14,13 +14,13 @@ from dataclasses import dataclass, replace
 
 import libcst as cst
 
-from ..backends.torch_sequence import MARKER, _unwrap, split_pre_pad
+from ..backends.torch_sequence import MARKER, _unwrap, ref_code, split_pre_pad
 from ..cst_walk import find_all, node_code
 from ..findings import TranslationError
 from ..ir import UNKNOWN, Layer, Sym, TensorMeta, _fold
 from ..names import dotted
 from ..positions import line_of
-from ..values import evaluate, to_node
+from ..values import evaluate, evaluate_items, to_node
 from .keras_helpers import expand_helper, _items
 from .keras_seq_lists import ListSequence, _assigned, _is_literal_init, _list_op, _plain_args, all_names
 from .scopes import _bindings
@@ -65,6 +65,7 @@ class ListRun:
         self.lines: dict[int, cst.CSTNode] = {}
         self.tracked: dict[int, tuple] = {}               # id(top-level stmt) -> (name, init, {id(line): expr})
         self.comprehensions: set[int] = set()             # id(top-level stmt) starting the list by a comprehension
+        self.customs = 0                                  # items that are layer classes of the file
 
     def run(self, meta: TensorMeta):
         ft, seq = self.ft, self.seq
@@ -354,8 +355,9 @@ class ListRun:
                                    "permuted at porting (after a channels-first flatten)", layer.line)
         if isinstance(out, cst.Name) and out.value == MARKER:
             return [], out_meta
-        out, pre = split_pre_pad(out, node_code(ft.self_ref(layer.attr)), ft.imports)
-        wrappers, has_module = _unwrap(out, node_code(ft.self_ref(layer.attr)), ft.imports)
+        ref = ref_code(ft, layer.attr)
+        out, pre = split_pre_pad(out, ref, ft.imports)
+        wrappers, has_module = _unwrap(out, ref, ft.imports)
         if wrappers is None:
             raise TranslationError("FWT103", f"{self.seq.attr}: {layer.keras_class} is not a plain torch module "
                                    "call, so it cannot go in an nn.Sequential", layer.line)
@@ -369,6 +371,7 @@ class ListRun:
         if value.args and _framework_refs(cst.Tuple([cst.Element(a.value) for a in value.args]), ft.table):
             raise TranslationError("FWT103", f"{self.seq.attr}: {name} in a list, given Keras objects as "
                                    "arguments", line_of(value))
+        self.customs += 1
         shaped = name in ft.shaped_classes
         if meta.shape is None or (shaped and any(d is None for d in _used_dims(self.seq, name, meta.shape)[1:])):
             raise TranslationError("FWT302", f"{name}: input shape unknown at its call", line_of(value))
@@ -493,8 +496,7 @@ def _unify(nodes: list, visits: list, track: str | None = None, sources: tuple =
     """One expression that is each node on its visit: the node when all are the same code, else the same
     call/tuple shape with a variable where constants differ (the variable holding them on every visit;
     `track`: a variable that holds each visit's input size)."""
-    codes = {node_code(n) for n in nodes}
-    if len(codes) == 1:
+    if len(nodes) == 1 or len({node_code(n) for n in nodes}) == 1:     # (one visit: nothing to compare)
         return nodes[0]
     values = [_value_of(n) for n in nodes]
     first = visits[0]
@@ -599,15 +601,7 @@ def _eval(node, scope: dict):
             return _fold(0, v, "-")
         return -v if isinstance(v, (int, float)) and not isinstance(v, bool) else UNKNOWN
     if isinstance(node, (cst.Tuple, cst.List)):
-        items = []
-        for el in node.elements:
-            if isinstance(el, cst.StarredElement):
-                return UNKNOWN
-            v = _eval(el.value, scope)
-            if v is UNKNOWN:
-                return UNKNOWN
-            items.append(v)
-        return tuple(items) if isinstance(node, cst.Tuple) else items
+        return evaluate_items(node, _eval, scope)
     return evaluate(node, scope)
 
 

@@ -380,7 +380,7 @@ def seg_seq(w: Writer) -> bool:
         cond, _, _ = _template(w, shape, dtype, "shape", g.int(1, 2), simple=True)
         if cond:
             parts.append(("if", cond))
-    if not parts:
+    if all(kind == "if" for kind, _ in parts):     # (Keras cannot build an empty Sequential)
         return False
     first = True
     for kind, items in parts:
