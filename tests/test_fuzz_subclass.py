@@ -38,6 +38,7 @@ VARIANTS = {
     "tensor list read back reversed": r"reversed\(skips_\d+\)",
     "tensor list concatenated": r"keras\.ops\.concatenate\(feats_\d+, axis=-1\)",
     "super().__init__(**kwargs)": r"super\(\)\.__init__\(\*\*kwargs\)",
+    "two inputs in one call argument": r"inputs\[1\]|x, y = inputs",
 }
 
 

@@ -123,7 +123,7 @@ def _both(src: str, layout: str, monkeypatch, input_shape=None):
 
     def counted_same(a, b):
         found = same(a, b)
-        if found and type(a) is tuple and len(a) == 4 and type(a[3]) is dict:      # a whole run key
+        if found and type(a) is tuple and len(a) == 5 and type(a[4]) is dict:      # a whole run key
             hits["runs"] += 1
         return found
 

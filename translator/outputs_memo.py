@@ -1,19 +1,20 @@
-"""One outputs-only translation of a layer class per call, shared by the passes of one translate_source.
+"""Layer-class translations shared by the passes of one translate_source (issue 6: speed).
 
 A file's translation runs up to three KerasToTorch passes (api.py: a first pass, one with the class
 plans it found, one with the classes kept in Keras); each asks `custom_outputs` for the outputs of the
-same layer-class calls, and translates the class again for each (KerasToTorch's own cache lives for one
+same layer-class calls and translates the class again for each (KerasToTorch's own cache lives for one
 pass). This memo lets a later pass reuse a translation of an earlier one where that is exact:
 
-- the key holds everything that differs between passes and that the translation may read: the call (class,
-  constructor values, input shapes and dtypes) and the owner's per-class state of the *other* classes
-  (plans, classes kept in Keras, parameters they call as layers); the class's own plan is not read by its
-  own translation (a class cannot use itself as a layer);
-- only a translation that asked for no other class's outputs (those come from, and are recorded by,
-  the pass that asks) and changed nothing of the owner is stored, except the parameters the class calls
-  as layers (`layer_param_calls[class]`), which are stored and set again on reuse.
+- the key holds everything the translation reads that may differ between passes: the call (class,
+  constructor code, the bound constructor values and the input metas' fields, types kept) and the
+  owner's per-class state of the *other* classes (plans, classes kept in Keras, parameters they call as
+  layers); a class's own plan is not read by its own translation (a class cannot use itself as a layer);
+  the rest it reads (module, rules, imports table, options) is the same in every pass;
+- only a translation that asked for no other class's outputs (those come from, and are recorded by, the
+  pass that asks) and changed nothing of the owner is stored, except the parameters the class calls as
+  layers (`layer_param_calls[class]`) and the imports it needs, which are set again on reuse.
 
-Nothing outlives the translate_source call (the memo belongs to its passes).
+Nothing outlives the translate_source call (api.py hands the memo from one pass to the next).
 """
 from __future__ import annotations
 

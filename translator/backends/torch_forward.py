@@ -260,7 +260,11 @@ class ForwardTranslator:
         ctx.out_meta, ctx.out_metas = outs[0], outs
         if rule.id in FLAT_CONSUMERS and metas[0].flat_from is not None:
             layer.extra["flatten_from"] = list(metas[0].flat_from)
-        return emission.apply(exprs, metas), outs[0] if len(outs) == 1 else outs
+        try:
+            applied = emission.apply(exprs, metas)
+        except ShapeUnknown as exc:      # e.g. an axis to map on a tensor of unknown rank (fuzz, subclass)
+            raise TranslationError("FWT302", str(exc), layer.line) from None
+        return applied, outs[0] if len(outs) == 1 else outs
 
     def out_metas(self, ctx: LayerContext, rule: LayerRule, metas) -> list[TensorMeta]:
         shapes = [m.shape for m in metas]

@@ -62,9 +62,6 @@ class _Substitute(cst.CSTTransformer):
 
 def apply_lambda(ft, layer, exprs, metas, call_args, node):
     """Translate a Lambda layer's function applied to its input(s): (expression, meta)."""
-    # No module in __init__: a Lambda held in an attribute of a subclassed model (`self.f = Lambda(..)`)
-    # is dropped there, like the other layers that are plain code in forward (fuzz, subclass form).
-    ft.emissions.setdefault(id(layer), (Emission(None, None), None))
     fn = layer.args.get("function")
     if fn is None:
         raise TranslationError("FWT201", "Lambda without a function", layer.line)

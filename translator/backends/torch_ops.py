@@ -495,7 +495,8 @@ def _generic_out(op: Op, consts, metas, flat, want, keep_flat):
         shape = SHAPE_FUNCTIONS["broadcast"](None, shapes)[0] if shapes else ()
         return _meta(shape, want, dtype)
     shape = None
-    if all(m.shape is not None for m in known):
+    opaque = any(m is None and not op.is_number(e) for e, m in flat)   # an operand of unknown shape
+    if all(m.shape is not None for m in known) and not opaque:
         try:
             shape = SHAPE_FUNCTIONS[rule.shape](consts, [m.shape for m in known])[0]
         except (ShapeError, KeyError, TypeError, IndexError, ZeroDivisionError):

@@ -141,6 +141,11 @@ def _constant_iterable(node, scope):
     return None
 
 
+def _is_lambda(layer) -> bool:
+    rule = getattr(layer, "rule", None)
+    return rule is not None and rule.id == "lambda"
+
+
 @dataclass
 class ClassTranslation:
     cls: cst.ClassDef
@@ -228,7 +233,8 @@ class SubclassTranslator:
             if layouts is None:
                 break
         for layer in ft.layers:
-            if not isinstance(layer, (CustomRef, LayerSequence)) and id(layer) not in ft.emissions:
+            if not isinstance(layer, (CustomRef, LayerSequence)) and id(layer) not in ft.emissions \
+                    and not _is_lambda(layer):          # a Lambda is inlined in forward: no module
                 self.emit_unused(ft, layer)
         if ft.layer_param_problems:
             raise TranslationError("FWT103", ft.layer_param_problems[0][0], ft.layer_param_problems[0][1])
@@ -456,6 +462,8 @@ class SubclassTranslator:
                     body.append(stmt.with_changes(body=[small.with_changes(
                         value=ctor_with_layer_args(ft, layer, custom_ctor(layer, ft.shaped_classes)))]))
                     continue
+                if _is_lambda(layer):
+                    continue     # `self.f = Lambda(...)`: its function is inlined where forward calls it
                 emission = ft.emissions[id(layer)][0]
                 if emission.ctor is None:
                     continue     # a layer that is plain code in forward (e.g. Flatten)

@@ -90,7 +90,7 @@ class ListSequence(LayerSequence):
         last = None
         from .keras_seq_run import LayoutChange, ListRun
         runs_on = replace(meta, layout=None) if len(wants) > 1 else meta     # (the run sees `want` only)
-        key = (runs_on, ft.layout, ft.hoisting, ft.scope)
+        key = (runs_on, ft.layout, ft.hoisting, len(ft.init_names), ft.scope)   # (init_names only grows)
         done = next((r for r in self.runs if _same_value(r[1], key) and (
             r[0] is self.modules or r[6] and ft.on_first_conversion is None)), None)
         if done is not None:        # the same run again (see "a repeated call" below)
@@ -376,7 +376,7 @@ def _forward_meta(seq: ListSequence, meta):
 # `if self.use_residual: return x + self.conv(x)` / `return self.conv(x)`, and the layout fix-point of
 # SubclassTranslator.translate repeating the forward pass: the list is run for each call. A run reads of
 # the pass only its input meta (its layout aside where `wants` fixes the layouts tried), the layout mode,
-# the hoisting flag and the scope; on values equal to an earlier run's (types included) it gives the same
+# the hoisting flag, the names __init__ sees and the scope; on values equal to an earlier run's (types included) it gives the same
 # items and output, and its effects on the pass are:
 # - in the same pass (self.modules not reset since): all made by the earlier run already and idempotent
 #   when repeated -- notes (deduplicated), pinned parameters (pin() notes a parameter once),

@@ -171,12 +171,17 @@ def _run_torch(result, spec, keras_model, inputs):
     ns = _exec(result.code, "torch_translation")
     module = eval(spec.entry, ns)
     module.eval()
+    listed = len(inputs) > 1 and len(info.inputs or ()) == 1    # call(self, inputs) taking a list
+    if listed and info.inputs[0].permute:
+        raise AssertionError("the translation takes one input, permuted, for a list of inputs")
     torch_inputs = []
-    for arr, ispec in zip(inputs, info.inputs or [None] * len(inputs)):
+    for arr, ispec in zip(inputs, [None] * len(inputs) if listed or not info.inputs else info.inputs):
         t = torch.from_numpy(np.ascontiguousarray(arr))
         if ispec is not None and ispec.permute:
             t = t.permute(*ispec.permute).contiguous()
         torch_inputs.append(t)
+    if listed:
+        torch_inputs = [torch_inputs]
     if any(isinstance(p, UninitializedParameter) for p in module.parameters()):
         with torch.no_grad():
             module(*torch_inputs)

@@ -215,6 +215,7 @@ def seg_branch(w: Writer) -> bool:
         return False
     ends = []
     src = w.var
+    init, call = len(w.init), len(w.call)       # rolled back if the branches cannot be joined
     for k in range(2):
         var, shape = src, w.shape
         for _ in range(w.g.int(0 if not ends else 1, 2)):
@@ -228,10 +229,9 @@ def seg_branch(w: Writer) -> bool:
             w.call.append(f"{nxt} = {w.apply(attr, layer, var)}")
             var, shape = nxt, layer.out
         ends.append((var, shape))
-    if ends[0][0] == ends[1][0]:
-        return False
-    mlayer = concat[0].build(w.g, [s for _, s in ends])
+    mlayer = concat[0].build(w.g, [s for _, s in ends]) if ends[0][0] != ends[1][0] else None
     if mlayer is None or not _fits(mlayer.out):
+        del w.init[init:], w.call[call:]
         return False
     text = _merge_text(w, concat[0], mlayer, [v for v, _ in ends])
     out = w.rebind(mlayer.out)
@@ -575,6 +575,41 @@ SEGMENTS = {"plain": (seg_plain, 6), "residual": (seg_residual, 2), "branch": (s
             "tensors": (seg_tensors, 3)}
 
 
+def _second_input(w: Writer, first) -> str:
+    """A second input of the same shape (`x, y = inputs` or `inputs[1]`), through a layer or not, joined
+    to the first by a merge (add, concatenate, ...). Returns call()'s parameter name."""
+    from .generator import Node
+    g, b = w.g, w.b
+    b.add(Node(0, tuple(first.shape), "float32", family="input:second"))
+    unpack = g.int(0, 2)
+    arg = "inputs"
+    x, y = ("x", "y") if unpack else ("inputs[0]", "inputs[1]")
+    if unpack == 1:
+        w.call.append(f"{x}, {y} = inputs")
+    elif unpack == 2:
+        w.call += [f"{x} = inputs[0]", f"{y} = inputs[1]"]
+    shape = w.shape
+    if g.flag():                                # the second input through a layer first
+        drawn = w.draw(shape, keep=g.pick(["shape", "rank"]))
+        if drawn is not None:
+            fam, layer = drawn
+            attr = f"self.{w.fresh(fam.name)}"
+            w.init.append(f"{attr} = {w.ctor(fam, layer)}")
+            w.call.append(f"y2 = {w.apply(attr, layer, y)}")
+            y, shape = "y2", layer.out
+    merges = [m for m in b.act.merges if (m.kind == "equal" and shape == w.shape) or m.kind == "concat"]
+    merge = g.pick(merges)
+    mlayer = merge.build(g, [w.shape, shape])
+    if mlayer is None or not _fits(mlayer.out):
+        merge = next(m for m in b.act.merges if m.kind == "concat")
+        mlayer = merge.build(g, [w.shape, shape])
+    text = _merge_text(w, merge, mlayer, [x, y] if g.flag() else [y, x])
+    w.var = "x" if unpack else w.fresh("h")
+    w.call.append(f"{w.var} = {text}")
+    w.shape = tuple(mlayer.out)
+    return arg
+
+
 def draw_subclass(b, prefix: str, max_steps: int):
     """(source body, entry, class name, output shapes, families) of a random subclassed model."""
     g = b.g
@@ -583,6 +618,8 @@ def draw_subclass(b, prefix: str, max_steps: int):
     w.shape, w.dtype = tuple(inp.shape), inp.dtype
     arg = g.pick(["x", "inputs"])
     w.var = arg
+    if inp.dtype == "float32" and g.int(0, 5) == 0:
+        arg = _second_input(w, inp)
     kinds = [k for k, (_, weight) in SEGMENTS.items() for _ in range(weight)]
     for _ in range(g.int(1, max(1, max_steps // 2 + 1))):
         kind = g.pick(kinds)
