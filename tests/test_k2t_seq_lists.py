@@ -402,3 +402,43 @@ def test_porting_refuses_lists_that_do_not_line_up():
     torch_model = exec_source(result.code, "torch_translation")["Net"](expand=True)
     with pytest.raises(PortError, match="holds 2 layers, the torch one 3"):
         port_weights(keras_model, torch_model, result.model("Net"))
+
+
+FLAT_THEN_CLASS = '''
+import keras
+from keras import layers
+
+
+class Block1(keras.layers.Layer):
+    def __init__(self):
+        super().__init__()
+        self.flat = layers.Flatten()
+
+    def call(self, inputs):
+        return self.flat(inputs + 1.0)
+
+
+class Net(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.dense = layers.Dense(12)
+        self.reshape = layers.Reshape((4, 3))
+        items = []
+        items.append(layers.Flatten())
+        items.append(Block1())
+        self.seq = keras.Sequential(items)
+
+    def call(self, x):
+        return self.seq(self.reshape(self.dense(x)))
+'''
+
+
+def test_a_layer_class_after_a_channels_first_flatten_in_a_list_is_a_finding():
+    """Fuzz find (subclass form, seed 7): the class got the flattened tensor in torch's order, and an
+    nn.Sequential leaves no place for the reordering: reported, not translated wrong."""
+    from translator import translate_source
+    result = translate_source(FLAT_THEN_CLASS, to="torch", input_shape=(12,))
+    errors = [f for f in result.findings if f.severity == "error"]
+    assert any(f.code == "FWT103" and "after a channels-first flatten" in f.message for f in errors), \
+        [f.format() for f in result.findings]
+    assert "class Net(keras.Model)" in result.code

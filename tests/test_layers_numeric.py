@@ -84,6 +84,8 @@ def _torch_run(result, entry, model_name, keras_model, inputs):
         if spec is not None and spec.permute:
             t = t.permute(*spec.permute).contiguous()
         torch_inputs.append(t)
+    if info is not None and info.packed:     # forward(self, inputs) takes the list, as Keras call() did
+        torch_inputs = [torch_inputs]
     with torch.inference_mode():
         outs = _as_list(torch_model(*torch_inputs))
     res = []

@@ -188,12 +188,16 @@ class ModelInfo:
     layers: list[LayerMapping] = field(default_factory=list)
     inputs: list[InterfaceTensor] = field(default_factory=list)
     outputs: list[InterfaceTensor] = field(default_factory=list)
+    packed: bool = False      # forward takes its inputs as one list, `model([x, y])` (keras_packed_inputs)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "torch_class": self.torch_class, "form": self.form,
-                "line": self.line, "layers": [m.to_dict() for m in self.layers],
-                "inputs": [t.to_dict() for t in self.inputs],
-                "outputs": [t.to_dict() for t in self.outputs]}
+        out = {"name": self.name, "torch_class": self.torch_class, "form": self.form,
+               "line": self.line, "layers": [m.to_dict() for m in self.layers],
+               "inputs": [t.to_dict() for t in self.inputs],
+               "outputs": [t.to_dict() for t in self.outputs]}
+        if self.packed:
+            out["packed"] = True
+        return out
 
 
 @dataclass

@@ -501,6 +501,13 @@ class KerasToTorch:
                         self.model_vars.add(t.target.value)
                 return stmt
         func = getattr(small, "value", None)
+        if isinstance(small, (cst.Expr, cst.Assign)) and isinstance(func, cst.Call) and func.args \
+                and isinstance(func.func, cst.Name) and func.func.value in self.model_vars:
+            from .frontends.keras_packed_inputs import called_input_shapes     # model([keras.Input(...)])
+            if called_input_shapes(func, lambda n: evaluate(n, self.scope)) is not None:
+                self.finding("FWT105", "a call on keras.Input placeholders dropped: torch modules are built "
+                             "at construction", line_of(stmt))
+                return commented_out(stmt, "FWT105", "calling the model on keras.Input is not needed in torch:")
         func = func.func if isinstance(func, cst.Call) else None
         if not (isinstance(small, (cst.Expr, cst.Assign, cst.Return)) and isinstance(func, cst.Attribute)
                 and isinstance(func.value, cst.Name) and func.value.value in self.model_vars):

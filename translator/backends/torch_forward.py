@@ -30,6 +30,7 @@ from .torch_sequence import LayerSequence, apply_sequence
 from .torch_ops import emit_op
 
 discover_hatches()
+MERGE_EMITS = {"merge", "concatenate", "merge_misc", "dot"}    # layers called on a list of tensors
 FLAT_CONSUMERS = {"dense"}       # rules whose weights absorb a channels-first flatten order
 _SNAKE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
@@ -342,6 +343,9 @@ class ForwardTranslator:
             raise TranslationError("FWT201", f"{what}: called without an input", _line(node))
         items = first.elements if isinstance(first, (cst.List, cst.Tuple)) else None
         values = [el.value for el in items] if items is not None else [first]
+        if items is None and layer.rule is not None and layer.rule.emit in MERGE_EMITS:
+            from ..frontends.keras_packed_inputs import merge_items     # `Concatenate()(inputs)`
+            values = merge_items(self, first, layer.keras_class)
         pairs = [self.expr(v) for v in values]
         return [p[0] for p in pairs], [p[1] for p in pairs], extra
 

@@ -56,6 +56,10 @@ def _channels_first(ft, expr, meta):
 
 def list_statement(ft, small):
     """`L = []`, `L = [a, b]` (tensors) and `L.append(t)`: the translated statement, or None."""
+    from ..frontends.keras_packed_inputs import unpack_statement
+    done = unpack_statement(ft, small)           # `x, y = inputs`
+    if done is not None:
+        return done
     if isinstance(small, cst.Assign):
         if not (len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name)
                 and isinstance(small.value, cst.List)

@@ -66,6 +66,8 @@ def _build_events(module: cst.Module) -> list:
             func = node.func
             if isinstance(func, cst.Attribute) and func.attr.value == "build" and node.args:
                 events.append(("build", dotted(func.value), node))
+            elif type(func) is cst.Name and node.args and type(node.args[0].value) in (cst.List, cst.Tuple, cst.Call):
+                events.append(("call", func.value, node))       # `model([keras.Input(...), ...])`
     return events
 
 
@@ -76,6 +78,12 @@ def _find_build_shapes(events: list, class_name: str, evaluate) -> list | None:
         if kind == "new":
             if name == class_name:
                 instances.update(item)
+        elif kind == "call":
+            if name in instances:
+                from .keras_packed_inputs import called_input_shapes
+                shapes = called_input_shapes(item, evaluate)
+                if shapes is not None:
+                    return shapes
         elif name in instances:
             value = evaluate(item.args[0].value)
             if isinstance(value, (tuple, list)) and value and not isinstance(value[0], (tuple, list)):
@@ -191,6 +199,13 @@ class SubclassTranslator:
         params = [p for p in call.params.params[1:] if p.name.value not in CALL_EXTRA_PARAMS]
         names = [p.name.value for p in params]
         shapes, dtypes = self.input_shapes(names, input_metas, symbolic_rank)
+        from .keras_packed_inputs import check_unpacked_use, element_name, is_packed
+        packed = is_packed(call, names, shapes, self.owner.used_as_layer(self.cls.name.value)) \
+            if symbolic_rank is None and input_metas is None else False   # call(self, inputs): x, y = inputs
+        if packed:
+            dtypes = ["float32"] * len(shapes)
+        else:
+            check_unpacked_use(call, names, shapes)
         if channel_param is not None and shapes and len(shapes) == 1:   # keras_channel_params
             shapes = [tuple(shapes[0][:-1]) + (Sym(channel_param),)]
         scope = function_scope(init, owner.scope, scope_overrides) if init is not None else dict(owner.scope)
@@ -223,10 +238,15 @@ class SubclassTranslator:
                     continue
                 else:
                     layer.in_metas, layer.calls, layer.extra, layer.ref = None, 0, {}, None
-            metas = [input_meta(n, shapes[i] if shapes and i < len(shapes) else None, dtypes[i], layouts)
-                     for i, n in enumerate(names)]
-            ft.env.update(zip(names, metas))
-            ft.input_metas, ft.layer_param_problems = dict(zip(names, metas)), []
+            if packed:      # one argument holding a list of inputs: a list of tensors in forward
+                metas = [input_meta(element_name(names[0], i), s, dtypes[i], layouts) for i, s in enumerate(shapes)]
+                ft.tensor_lists[names[0]] = list(metas)
+                ft.input_metas, ft.layer_param_problems = {}, []
+            else:
+                metas = [input_meta(n, shapes[i] if shapes and i < len(shapes) else None, dtypes[i], layouts)
+                         for i, n in enumerate(names)]
+                ft.env.update(zip(names, metas))
+                ft.input_metas, ft.layer_param_problems = dict(zip(names, metas)), []
             ft.env.update(_weight_metas(init_statements + build_statements, scope))
             body = ft.drop_unused_constants(ft.block(call.body.body))
             layouts = next_layouts(ft, layouts, mode)
@@ -269,8 +289,9 @@ class SubclassTranslator:
         bases = [cst.Arg(self.imports.ref("torch.nn.Module"))]
         new_cls = self.cls.with_changes(bases=bases, body=self.cls.body.with_changes(body=new_body))
         info = ModelInfo(self.cls.name.value, self.cls.name.value, "subclassed", self.line,
-                         layer_mappings(ft), interface(names, metas),
-                         interface([f"output_{i}" for i in range(len(ft.outputs))], ft.outputs))
+                         layer_mappings(ft), interface([element_name(names[0], i) for i in range(len(metas))]
+                                                       if packed else names, metas),
+                         interface([f"output_{i}" for i in range(len(ft.outputs))], ft.outputs), packed=packed)
         return ClassTranslation(new_cls, ft, info, [m.layout for m in metas], list(ft.outputs))
 
     def input_shapes(self, names, input_metas, symbolic_rank):

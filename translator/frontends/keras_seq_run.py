@@ -372,6 +372,11 @@ class ListRun:
             raise TranslationError("FWT103", f"{self.seq.attr}: {name} in a list, given Keras objects as "
                                    "arguments", line_of(value))
         self.customs += 1
+        # after a channels-first flatten the class would get torch's element order, and no reordering
+        # code can go between two items of an nn.Sequential
+        if meta.flat_from is not None:
+            raise TranslationError("FWT103", f"{self.seq.attr}: {name} in a list after a channels-first "
+                                   "flatten (its input would be in torch's order)", line_of(value))
         shaped = name in ft.shaped_classes
         if meta.shape is None or (shaped and any(d is None for d in _used_dims(self.seq, name, meta.shape)[1:])):
             raise TranslationError("FWT302", f"{name}: input shape unknown at its call", line_of(value))

@@ -42,6 +42,8 @@ def hypothesis_run(spec_strategy, seed: int, body, examples: int = PICK + 1, shr
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hyp_seed
 
+    from .determinism import local_constants_disabled
+
     phases = [Phase.generate, Phase.shrink] if shrink else [Phase.generate]
 
     @settings(max_examples=examples, database=None, deadline=None, phases=phases,
@@ -52,13 +54,14 @@ def hypothesis_run(spec_strategy, seed: int, body, examples: int = PICK + 1, shr
     def run(spec):
         body(spec)
 
-    run()
+    with local_constants_disabled():     # the draw must not depend on what the process imported
+        run()
 
 
 def generate(count: int, seed: int, rules=None, max_steps: int = 6, forms=("sequential", "functional"),
              start: int = 0):
     """Models #start .. #start+count-1 of `seed` (deterministic for a given hypothesis version and
-    set of active families)."""
+    set of active families, whatever else the process imported: determinism.py)."""
     from .generator import model_specs
 
     strategy = model_specs(rules, max_steps=max_steps, forms=forms)

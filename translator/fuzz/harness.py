@@ -171,11 +171,11 @@ def _run_torch(result, spec, keras_model, inputs):
     ns = _exec(result.code, "torch_translation")
     module = eval(spec.entry, ns)
     module.eval()
-    listed = len(inputs) > 1 and len(info.inputs or ()) == 1    # call(self, inputs) taking a list
-    if listed and info.inputs[0].permute:
-        raise AssertionError("the translation takes one input, permuted, for a list of inputs")
+    listed = info.packed      # call(self, inputs) taking a list: forward too, one permutation per item
+    if not listed and len(inputs) != len(info.inputs or inputs):
+        raise AssertionError(f"{len(inputs)} inputs; the translation's interface has {len(info.inputs)}")
     torch_inputs = []
-    for arr, ispec in zip(inputs, [None] * len(inputs) if listed or not info.inputs else info.inputs):
+    for arr, ispec in zip(inputs, info.inputs or [None] * len(inputs)):
         t = torch.from_numpy(np.ascontiguousarray(arr))
         if ispec is not None and ispec.permute:
             t = t.permute(*ispec.permute).contiguous()

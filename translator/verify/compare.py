@@ -105,6 +105,8 @@ def compare_source(keras_code: str, entry: str, inputs: list, model_name: str | 
         if spec is not None and spec.permute:
             t = t.permute(*spec.permute).contiguous()
         torch_inputs.append(t)
+    if info is not None and info.packed:     # forward(self, inputs) takes the list, as Keras call() did
+        torch_inputs = [torch_inputs]
     if _has_lazy_parameters(torch_model):
         # Lazy modules (emitted where a size was not inferable) get their shapes from a dry run.
         with torch.no_grad():

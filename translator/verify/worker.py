@@ -202,6 +202,9 @@ def build_models(job: dict, steps: Steps, report: dict) -> Models:
             f"the entry expression {job['entry']!r} gave a {type(m.torch_model).__name__} on the translation, "
             "not a torch.nn.Module")))
     m.torch_model.eval()
+    if getattr(m.info, "packed", False):     # forward(self, inputs) takes a list: called as model(x, y) here
+        from .packed import positional_call
+        positional_call(m.torch_model)
     m.torch_in = []
     for i, arr in enumerate(m.arrays):
         t = torch.from_numpy(np.ascontiguousarray(arr))
