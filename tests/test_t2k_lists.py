@@ -92,8 +92,8 @@ def _params():
             for cid, init, fwd, snippets in CASES for layout in LAYOUTS]
 
 
-@pytest.mark.parametrize("init, forward, snippets, layout", _params())
-def test_list_of_tensors(init, forward, snippets, layout):
+def _translates_and_matches(init, forward, shapes, snippets, layout):
+    """No error finding, the expected code (native layout), outputs equal after porting."""
     pytest.importorskip("torch")
     pytest.importorskip("keras")
     from translator.verify.port_torch import compare_torch_source
@@ -104,8 +104,13 @@ def test_list_of_tensors(init, forward, snippets, layout):
     if layout == "native":
         for snippet in snippets:
             assert snippet in result.code, f"{snippet!r} not in:\n{result.code}"
-    comparison = compare_torch_source(src, "Net()", _np_inputs([IMG]), "Net", layout=layout, result=result)
+    comparison = compare_torch_source(src, "Net()", _np_inputs(shapes), "Net", layout=layout, result=result)
     assert comparison.ok(ATOL), f"max abs error {comparison.max_abs} for scale {comparison.scale}\n{result.code}"
+
+
+@pytest.mark.parametrize("init, forward, snippets, layout", _params())
+def test_list_of_tensors(init, forward, snippets, layout):
+    _translates_and_matches(init, forward, [IMG], snippets, layout)
 
 
 @pytest.mark.parametrize("forward, code", [
@@ -155,18 +160,7 @@ def _other_params():
 
 @pytest.mark.parametrize("init, forward, shapes, snippets, layout", _other_params())
 def test_round_trip_forms(init, forward, shapes, snippets, layout):
-    pytest.importorskip("torch")
-    pytest.importorskip("keras")
-    from translator.verify.port_torch import compare_torch_source
-    src = model_source(init, forward)
-    result = translate_source(src, to="keras", layout=layout)
-    errors = [f.format() for f in result.findings if f.severity == "error"]
-    assert not errors, "\n".join(errors) + "\n" + result.code
-    if layout == "native":
-        for snippet in snippets:
-            assert snippet in result.code, f"{snippet!r} not in:\n{result.code}"
-    comparison = compare_torch_source(src, "Net()", _np_inputs(shapes), "Net", layout=layout, result=result)
-    assert comparison.ok(ATOL), f"max abs error {comparison.max_abs} for scale {comparison.scale}\n{result.code}"
+    _translates_and_matches(init, forward, shapes, snippets, layout)
 
 
 # nn.Parameter -> self.add_weight (translator/backends/keras_params.py; custom_weights)

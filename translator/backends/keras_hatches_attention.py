@@ -139,6 +139,19 @@ def _mask(c: OpCall, node, what):
     return n, m
 
 
+def refuse_causal_hint(c, b: dict, flag: str, mask: str, default) -> None:
+    """torch's `is_causal`-style flags only hint at the mask given beside them: not translated."""
+    if c.const(b.get(flag), flag, default):
+        c.fail("FWT202", f"{flag}=True (a hint for {mask}) is not translated: pass the mask only")
+
+
+def sequence_input(c, node, name: str):
+    """The (batch, sequence, features) tensor a transformer layer is applied to."""
+    x, m = c.same(*c.tensor(node, name))
+    if m.rank not in (None, 3):
+        c.fail("FWT202", f"applied to a rank-{m.rank} tensor ((batch, sequence, features) expected)")
+    return x, m
+
 @module_call("multi_head_attention")
 def apply_multi_head_attention(ft, attr: str, spec, node: cst.Call):
     c = OpCall(ft, f"self.{attr}", node)
@@ -146,8 +159,7 @@ def apply_multi_head_attention(ft, attr: str, spec, node: cst.Call):
     batch_first = spec.args.value("batch_first")
     need = c.const(b.get("need_weights"), "need_weights", True)
     average = c.const(b.get("average_attn_weights"), "average_attn_weights", True)
-    if c.const(b.get("is_causal"), "is_causal", False):
-        c.fail("FWT202", "is_causal=True (a hint for attn_mask) is not translated: pass the mask only")
+    refuse_causal_hint(c, b, "is_causal", "attn_mask", False)
     tensors = []
     for name in ("query", "key", "value"):
         if b.get(name) is None:
@@ -329,11 +341,8 @@ class _EncoderResult:
 def apply_transformer_encoder_layer(ft, attr: str, spec, node: cst.Call):
     c = OpCall(ft, f"self.{attr}", node)
     b = c.bind(["src", "src_mask", "src_key_padding_mask", "is_causal"])
-    if c.const(b.get("is_causal"), "is_causal", False):
-        c.fail("FWT202", "is_causal=True (a hint for src_mask) is not translated: pass the mask only")
-    x, m = c.same(*c.tensor(b.get("src"), "src"))
-    if m.rank not in (None, 3):
-        c.fail("FWT202", f"applied to a rank-{m.rank} tensor ((batch, sequence, features) expected)")
+    refuse_causal_hint(c, b, "is_causal", "src_mask", False)
+    x, m = sequence_input(c, b.get("src"), "src")
     from ..frontends.torch_models import resolve
     act = _activation(spec.args.node("activation"), spec.args.value("activation"),
                       lambda n: resolve(n, ft.ctx.owner.table))

@@ -49,8 +49,8 @@ from ..ir import Sym
 from ..positions import line_of
 from .keras_code import Meta, call, code, node_of, tensor
 from .keras_forward_ops import OpCall, module_call
-from .keras_hatches_attention import (_activation, _EncoderResult, _none, encoder_masks,
-                                      transformer_encoder_layer)
+from .keras_hatches_attention import (_activation, _EncoderResult, _none, encoder_masks, refuse_causal_hint,
+                                      sequence_input, transformer_encoder_layer)
 from .keras_layers import Applied, LeafContext, Step, check_rest, keras_hatch, layer_norm
 
 STACKED_ROLES = ("", "cross", "linear1", "linear2", "norm1", "norm2", "norm3")   # one Keras layer per copy
@@ -249,11 +249,8 @@ def _module_arg(ft, spec, arg: str, rule_ids: tuple, line: int):
 def apply_transformer_encoder(ft, attr: str, spec, node: cst.Call):
     c = OpCall(ft, f"self.{attr}", node)
     b = c.bind(["src", "mask", "src_key_padding_mask", "is_causal"])
-    if c.const(b.get("is_causal"), "is_causal", None):
-        c.fail("FWT202", "is_causal=True (a hint for mask) is not translated: pass the mask only")
-    x, m = c.same(*c.tensor(b.get("src"), "src"))
-    if m.rank not in (None, 3):
-        c.fail("FWT202", f"applied to a rank-{m.rank} tensor ((batch, sequence, features) expected)")
+    refuse_causal_hint(c, b, "is_causal", "mask", None)
+    x, m = sequence_input(c, b.get("src"), "src")
     layer = _module_arg(ft, spec, "encoder_layer", ("transformer_encoder_layer",), spec.line)
     if layer is None:
         c.fail("FWT202", "encoder_layer must be an nn.TransformerEncoderLayer")
@@ -396,8 +393,7 @@ def apply_transformer_decoder(ft, attr: str, spec, node: cst.Call):
     c = OpCall(ft, f"self.{attr}", node)
     b = c.bind(DECODER_CALL)
     for name in ("tgt_is_causal", "memory_is_causal"):
-        if c.const(b.get(name), name, None):
-            c.fail("FWT202", f"{name}=True (a hint for the mask) is not translated: pass the mask only")
+        refuse_causal_hint(c, b, name, "the mask", None)
     x, m = c.same(*c.tensor(b.get("tgt"), "tgt"))
     mem, mm = c.same(*c.tensor(b.get("memory"), "memory"))
     for what, meta in (("tgt", m), ("memory", mm)):
